@@ -1,0 +1,75 @@
+"""Content-addressed cache of trained artefacts (original model, retrain, classifier, FID statistics).
+
+An artefact lives in ``<cache_dir>/<kind>/<key>/`` where ``key`` hashes everything that defines it. It is
+written into a temporary sibling directory and renamed into place only when complete, so a crash never leaves
+a half-written artefact that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# Bump when a change to the code alters what a cached artefact would contain.
+CACHE_FORMAT_VERSION = 1
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, paths and tuples as plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def config_hash(*parts: Any, length: int = 16) -> str:
+    """A stable hash of JSON-able parts (dataclasses included)."""
+    blob = json.dumps([CACHE_FORMAT_VERSION, *map(to_jsonable, parts)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(to_jsonable(data), f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_directory(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory; on success it is renamed to ``final``, on error it is removed."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists():  # another process finished first: keep its copy
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def artefact_dir(cache_dir: str | Path, kind: str, key: str) -> Path:
+    return Path(cache_dir).expanduser() / kind / key

@@ -1,0 +1,206 @@
+"""Typed configuration of a benchmark profile, loaded from YAML with jsonargparse.
+
+A profile (``benchmark/profiles/<name>.yaml``) fixes everything that makes runs comparable: data, the original
+model's recipe, the sampler, the evaluation classifier, the evaluation protocol, the unlearning budget and the
+runtime (device, precision). Unknown keys or badly typed values stop loading with a message naming them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from datasets.sources import DataConfig
+
+PROFILE_DIR = Path(__file__).parent / "profiles"
+
+
+@dataclass
+class UNetConfig:
+    """diffusers ``UNet2DModel`` shape. One down/up block per entry of ``block_out_channels``.
+
+    Attributes:
+        attention_resolutions: feature-map sizes (in pixels) whose blocks get self-attention (e.g. [16] at 32×32).
+    """
+
+    block_out_channels: list[int] = field(default_factory=lambda: [16, 32, 32])
+    layers_per_block: int = 1
+    attention_resolutions: list[int] = field(default_factory=list)
+    dropout: float = 0.0
+    norm_num_groups: int = 8
+
+
+@dataclass
+class PretrainConfig:
+    """Recipe of the original model, reused unchanged by Retrain (METHODS.md, "Shared model recipe")."""
+
+    steps: int = 3000
+    batch_size: int = 128
+    lr: float = 2e-3
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    label_dropout: float = 0.1
+
+
+@dataclass
+class SamplerConfig:
+    """Sampling protocol: DDIM (``eta`` 0 = deterministic) or the full stochastic DDPM chain, CFG weight w."""
+
+    kind: Literal["ddim", "ddpm"] = "ddim"
+    steps: int = 50
+    guidance: float = 2.0
+    eta: float = 0.0
+
+    def describe(self) -> str:
+        steps = 1000 if self.kind == "ddpm" else self.steps
+        extra = f", eta={self.eta}" if self.kind == "ddim" else ""
+        return f"{self.kind.upper()}-{steps}{extra}, CFG w={self.guidance}"
+
+
+@dataclass
+class ClassifierConfig:
+    """Evaluation classifier: a timm architecture trained on the real training images at the profile size.
+
+    Attributes:
+        architecture: any ``timm.create_model`` name; ``model_kwargs`` are passed through.
+        input_size: images are resized to this size inside the classifier (timm stems downsample by 4).
+        min_accuracy: held-out accuracy floor below which the suite refuses to score with it.
+    """
+
+    architecture: str = "resnet18"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    input_size: int = 32
+    epochs: int = 2
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    min_accuracy: float = 0.97
+
+
+@dataclass
+class EvaluationConfig:
+    """Evaluation protocol shared by every method of a run (METHODS.md, "Evaluation protocol").
+
+    Attributes:
+        forget_samples: N generated forget-class samples (UA, entropy, P(c_f)).
+        retain_samples_per_class: M generated samples per retained class (accuracy, FID).
+        batch_size: generation and feature batch.
+        fid_features: ``classifier`` (penultimate features of the evaluation classifier; default) or
+            ``inception`` (needs local Inception FID weights in ``inception_weights``).
+        real_per_class: real test images per retained class for FID statistics (``None`` = all).
+    """
+
+    forget_samples: int = 200
+    retain_samples_per_class: int = 100
+    batch_size: int = 500
+    fid_features: Literal["classifier", "inception"] = "classifier"
+    inception_weights: str | None = None
+    real_per_class: int | None = None
+    seed: int = 1234
+
+
+@dataclass
+class UnlearningConfig:
+    """What the benchmark runs and the budget every method shares.
+
+    Attributes:
+        methods: registered method names or plugin class paths ``pkg.module:Class``.
+        method_args: per-method hyper-parameter overrides, e.g. ``{safemax: {lr: 3e-5}}``.
+        steps: optimisation steps of every fine-tuning method (Retrain uses ``pretrain.steps``).
+        batch_size: forget and retain batch size of every method.
+    """
+
+    methods: list[str] = field(default_factory=lambda: ["safemax", "retrain", "salun", "ga"])
+    method_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    forget_classes: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    steps: int = 200
+    batch_size: int = 64
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how everything runs; identical for every method of a run."""
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    strategy: str = "auto"
+    precision: str = "32-true"
+    num_threads: int | None = None
+    cache_dir: str = ".cache/unlearnbench"
+    output_dir: str = "results"
+    logger: Literal["wandb", "csv", "none"] = "wandb"
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    wandb_project: str = "unlearnbench"
+    progress: bool = True
+
+
+@dataclass
+class Profile:
+    """A complete benchmark configuration (one YAML file under ``benchmark/profiles``)."""
+
+    name: str = "custom"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+
+class ConfigError(ValueError):
+    """A bad profile name, key or value."""
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def profile_parser():
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False, prog="unlearnbench")
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_class_arguments(Profile, nested_key=None, fail_untyped=True)
+    return parser
+
+
+def resolve_profile_path(profile: str | Path) -> Path:
+    path = Path(profile)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"profile file {str(path)!r} does not exist")
+        return path
+    candidate = PROFILE_DIR / f"{profile}.yaml"
+    if not candidate.is_file():
+        raise ConfigError(f"unknown profile {str(profile)!r}; available: {', '.join(available_profiles())} "
+                          "(or give a path to a .yaml file)")
+    return candidate
+
+
+def load_profile(profile: str | Path, overrides: list[str] | None = None) -> Profile:
+    """Load a profile by name or path, then apply ``key=value`` overrides (``unlearning.steps=50``).
+
+    Raises ConfigError naming the bad key or value before any work starts.
+    """
+    parser = profile_parser()
+    args = ["--config", str(resolve_profile_path(profile))]
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. unlearning.steps=50)")
+        args.append(f"--{key.removeprefix('--')}={value}")
+    try:
+        namespace = parser.parse_args(args)
+        namespace.pop("config", None)
+        built = parser.instantiate_classes(namespace)
+    except Exception as err:  # jsonargparse raises ArgumentError / ValueError with the offending key
+        raise ConfigError(f"invalid configuration ({resolve_profile_path(profile).name}): {err}") from err
+    return Profile(**{k: built[k] for k in built.keys() if "." not in k})

@@ -1,0 +1,140 @@
+"""Training the original model (and Retrain, which reuses the recipe on retained classes only), with caching.
+
+Recipe (METHODS.md): standard ε-prediction loss, labels dropped to the null class with p = 0.1, Adam(W) with
+linear warm-up, gradient-norm clip, EMA of the weights (Lightning's ``EMAWeightAveraging``); the EMA weights are
+what is saved and used.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
+
+from benchmark.cache import artefact_dir, atomic_directory, config_hash
+from benchmark.config import PretrainConfig, Profile
+from benchmark.diffusion import ConditionalDiffusion
+from benchmark.trainer import build_trainer
+from datasets import UnlearningDataModule
+
+
+class DiffusionTraining(L.LightningModule):
+    """Trains a ``ConditionalDiffusion`` with the shared pretraining recipe."""
+
+    def __init__(self, model: ConditionalDiffusion, recipe: PretrainConfig) -> None:
+        super().__init__()
+        self.model = model
+        self.recipe = recipe
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x0, labels = batch
+        loss = self.model.denoising_loss(x0, self.model.drop_labels(labels, self.recipe.label_dropout))
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self):
+        r = self.recipe
+        opt_cls = torch.optim.AdamW if r.optimizer == "adamw" else torch.optim.Adam
+        opt = opt_cls(self.model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+        warmup = max(1, r.warmup_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def library_versions() -> dict[str, str]:
+    import diffusers
+    import lightning
+    import timm
+    import torchmetrics
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "diffusers": diffusers.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "timm": timm.__version__,
+    }
+
+
+def hardware() -> dict[str, str]:
+    info = {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
+            "torch_threads": str(torch.get_num_threads())}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
+                    logger=False) -> tuple[ConditionalDiffusion, dict]:
+    """Train from scratch on ``classes`` (all by default) with the profile's recipe; returns (EMA model, metadata)."""
+    seed = profile.seed if seed is None else seed
+    L.seed_everything(seed, workers=True, verbose=False)
+    recipe = profile.pretrain
+    data = UnlearningDataModule(profile.data, batch_size=recipe.batch_size, classes=classes, seed=seed)
+    model = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
+    module = DiffusionTraining(model, recipe)
+    trainer = build_trainer(profile.runtime, max_steps=recipe.steps, grad_clip=recipe.grad_clip,
+                            callbacks=[EMAWeightAveraging(decay=recipe.ema_decay)], logger=logger)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    seconds = time.perf_counter() - start
+    model = module.model.cpu().eval()
+    meta = {
+        "classes": list(range(data.num_classes)) if classes is None else sorted(classes),
+        "class_names": data.class_names,
+        "seed": seed,
+        "steps": recipe.steps,
+        "train_seconds": round(seconds, 2),
+        "final_loss": float(trainer.callback_metrics.get("train/loss", float("nan"))),
+        "data": profile.data,
+        "unet": profile.unet,
+        "pretrain": recipe,
+        "versions": library_versions(),
+        "hardware": hardware(),
+    }
+    return model, meta
+
+
+def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: int) -> str:
+    return config_hash(profile.data, profile.unet, profile.pretrain, None if classes is None else sorted(classes),
+                       seed)
+
+
+def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
+                            kind: str = "original", logger=False) -> tuple[ConditionalDiffusion, dict, Path]:
+    """The cached model trained on ``classes`` with the profile's recipe; trains and saves it on a miss.
+
+    Returns (model on CPU, metadata with ``cache_hit``, directory). The key hashes data, UNet, recipe, classes and
+    seed, so any change retrains while an identical rerun loads in seconds.
+    """
+    from benchmark.cache import to_jsonable
+
+    seed = profile.seed if seed is None else seed
+    directory = artefact_dir(profile.runtime.cache_dir, kind, diffusion_cache_key(profile, classes, seed))
+    if (directory / "metadata.json").is_file():
+        import json
+
+        model = ConditionalDiffusion.load(directory, image_size=profile.data.image_size)
+        meta = json.loads((directory / "metadata.json").read_text())
+        return model, {**meta, "cache_hit": True}, directory
+    model, meta = train_diffusion(profile, classes, seed, logger=logger)
+    with atomic_directory(directory) as tmp:
+        model.save(tmp, to_jsonable(meta))
+    return model, {**to_jsonable(meta), "num_classes": model.num_classes, "cache_hit": False}, directory
+
+
+def load_original(profile: Profile, pretrained: str | None = None, logger=False) -> tuple[ConditionalDiffusion, dict]:
+    """The original model: the user's own checkpoint directory when given, else the cached/trained one."""
+    if pretrained:
+        data = UnlearningDataModule(profile.data)
+        model = ConditionalDiffusion.load(pretrained, num_classes=data.num_classes,
+                                          image_size=profile.data.image_size, channels=data.channels)
+        return model, {"source": str(pretrained), "cache_hit": True}
+    model, meta, _ = train_or_load_diffusion(profile, logger=logger)
+    return model, meta

@@ -1,0 +1,121 @@
+"""Lightning DataModule: resized images in [-1, 1], split by class into forget / retain sets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from datasets.sources import DataConfig, DataSourceError, ImageSet, Split, load_source
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32 (N, C, size, size) in [-1, 1] (antialiased bilinear when shrinking)."""
+    x = images.float().div_(127.5).sub_(1.0)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        out = []
+        for chunk in x.split(4096):
+            out.append(F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
+        x = torch.cat(out).clamp_(-1.0, 1.0)
+    return x.contiguous()
+
+
+@lru_cache(maxsize=8)
+def _prepared(source: str, path: str | None, image_size: int, max_per_class: int | None, split: Split):
+    raw = load_source(DataConfig(source, path, image_size, max_per_class), split)
+    images, labels = raw.images, raw.labels
+    if max_per_class is not None and split == "train":
+        keep = torch.cat([torch.nonzero(labels == c).flatten()[:max_per_class] for c in range(raw.num_classes)])
+        keep = keep.sort().values
+        images, labels = images[keep], labels[keep]
+    return resize_uint8(images, image_size), labels.clone(), tuple(raw.class_names)
+
+
+def prepared_split(config: DataConfig, split: Split) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(images in [-1,1] at the profile size, labels, class names); cached in memory per config and split."""
+    x, y, names = _prepared(config.source, config.path, config.image_size, config.max_per_class, split)
+    return x, y, list(names)
+
+
+class UnlearningDataModule(L.LightningDataModule):
+    """Images of one source at the profile's size, with class-based forget/retain views.
+
+    ``train_dataloader`` serves the classes in ``classes`` (all by default), which is how both the original model
+    (all classes) and Retrain (retained classes only) are trained on the same pipeline.
+    """
+
+    def __init__(
+        self,
+        config: DataConfig,
+        batch_size: int = 128,
+        classes: Sequence[int] | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.batch_size = batch_size
+        self.classes = None if classes is None else sorted(int(c) for c in classes)
+        self.seed = seed
+        self.num_workers = num_workers
+
+    # -- raw access ---------------------------------------------------------------------------------------
+    def split(self, split: Split = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, _ = prepared_split(self.config, split)
+        return x, y
+
+    @property
+    def class_names(self) -> list[str]:
+        return prepared_split(self.config, "train")[2]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def channels(self) -> int:
+        return int(self.split("train")[0].shape[1])
+
+    def check_class(self, c: int) -> int:
+        if not 0 <= int(c) < self.num_classes:
+            raise ValueError(
+                f"class index {c} is out of range: {self.config.source} has classes 0..{self.num_classes - 1} "
+                f"({', '.join(self.class_names)})"
+            )
+        return int(c)
+
+    def subset(self, classes: Sequence[int], split: Split = "train") -> TensorDataset:
+        """The images of ``classes`` only (a TensorDataset of (image, label))."""
+        for c in classes:
+            self.check_class(c)
+        x, y = self.split(split)
+        mask = torch.isin(y, torch.as_tensor(list(classes), dtype=y.dtype))
+        if not mask.any():
+            raise DataSourceError(f"{self.config.source}/{split} has no images of classes {list(classes)}")
+        return TensorDataset(x[mask], y[mask])
+
+    def loader(self, dataset: TensorDataset, shuffle: bool = True, batch_size: int | None = None,
+               drop_last: bool = False) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(dataset, batch_size=batch_size or self.batch_size, shuffle=shuffle, drop_last=drop_last,
+                          generator=generator, num_workers=self.num_workers)
+
+    def forget_dataset(self, forget_class: int, split: Split = "train") -> TensorDataset:
+        return self.subset([forget_class], split)
+
+    def retain_dataset(self, forget_class: int, split: Split = "train") -> TensorDataset:
+        self.check_class(forget_class)
+        return self.subset([c for c in range(self.num_classes) if c != forget_class], split)
+
+    # -- Lightning hooks -------------------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        classes = self.classes if self.classes is not None else list(range(self.num_classes))
+        ds = self.subset(classes, "train")
+        return self.loader(ds, shuffle=True, drop_last=len(ds) > self.batch_size)
+
+
+__all__ = ["ImageSet", "UnlearningDataModule", "prepared_split", "resize_uint8"]

@@ -1,0 +1,40 @@
+"""Shared test fixtures: one thread per worker, W&B disabled, tiny configs, a per-session cache."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> str:
+    """A cache directory shared by the whole test session (trained tiny models are reused across tests)."""
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def smoke_profile(session_cache):
+    """The smoke profile (8×8 digits) with a session cache, no progress bars and no logger."""
+    from benchmark.config import load_profile
+
+    return load_profile("smoke", [f"runtime.cache_dir={session_cache}", "runtime.progress=false",
+                                  "runtime.logger=none"])
+
+
+@pytest.fixture
+def tiny_profile(session_cache):
+    """Even smaller than smoke: 60 pretraining steps, for tests that need *a* trained model, not a good one."""
+    from benchmark.config import load_profile
+
+    return load_profile("smoke", [f"runtime.cache_dir={session_cache}", "runtime.progress=false",
+                                  "runtime.logger=none", "pretrain.steps=60", "pretrain.warmup_steps=10",
+                                  "classifier.epochs=1", "classifier.min_accuracy=0.0"])
