@@ -7,7 +7,9 @@ T = 1000 and linear β from 1e-4 to 0.02:
 .. math:: x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon,\qquad
           L(x_0, c) = \lVert \varepsilon - \varepsilon_\theta(x_t, t, c) \rVert^2 .
 
-Guided prediction at sampling: :math:`\tilde\varepsilon = (1+w)\,\varepsilon_\theta(x,t,c) - w\,\varepsilon_\theta(x,t,\varnothing)`.
+Guided prediction at sampling:
+
+.. math:: \tilde\varepsilon = (1+w)\,\varepsilon_\theta(x,t,c) - w\,\varepsilon_\theta(x,t,\varnothing).
 """
 
 from __future__ import annotations

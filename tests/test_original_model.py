@@ -1,0 +1,107 @@
+"""The original model: CFG formula, sampling, determinism, save/load round trip, cache hit, bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from benchmark.classifier import ClassifierTooWeakError, check_accuracy_floor, train_or_load_classifier
+from benchmark.config import SamplerConfig, UNetConfig
+from benchmark.diffusion import CheckpointError, ConditionalDiffusion
+from benchmark.pretraining import train_or_load_diffusion
+
+
+@pytest.fixture
+def tiny_model() -> ConditionalDiffusion:
+    torch.manual_seed(0)
+    return ConditionalDiffusion.create(UNetConfig(block_out_channels=[8, 16], norm_num_groups=4), 8, 1, 10)
+
+
+def test_guided_eps_is_one_plus_w_form(tiny_model):
+    x, t = torch.randn(3, 1, 8, 8), torch.tensor([5, 500, 999])
+    labels = torch.tensor([0, 4, 9])
+    with torch.no_grad():
+        cond = tiny_model(x, t, labels)
+        uncond = tiny_model(x, t, torch.full_like(labels, tiny_model.null_class))
+        guided = tiny_model.guided_eps(x, t, labels, 2.0)
+    torch.testing.assert_close(guided, 3.0 * cond - 2.0 * uncond, rtol=1e-4, atol=1e-5)
+
+
+def test_label_dropout_rate(tiny_model):
+    torch.manual_seed(0)
+    dropped = tiny_model.drop_labels(torch.zeros(20_000, dtype=torch.long), 0.1)
+    assert abs((dropped == tiny_model.null_class).float().mean().item() - 0.1) < 0.01
+
+
+def test_sampling_shape_range_and_determinism(tiny_model):
+    sampler = SamplerConfig(kind="ddim", steps=5, guidance=2.0)
+    a = tiny_model.sample([0, 1, 2, 3, 4], sampler, seed=7, batch_size=2)
+    b = tiny_model.sample([0, 1, 2, 3, 4], sampler, seed=7, batch_size=5)
+    c = tiny_model.sample([0, 1, 2, 3, 4], sampler, seed=8)
+    again = tiny_model.sample([0, 1, 2, 3, 4], sampler, seed=7, batch_size=2)
+    assert torch.equal(a, again)  # bit-identical rerun
+    assert a.shape == (5, 1, 8, 8) and a.dtype == torch.float32 and a.device.type == "cpu"
+    assert a.min() >= -1 and a.max() <= 1
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=0)  # same noise whatever the batch (float-level diffs)
+    assert not torch.allclose(a, c)
+
+
+def test_ddpm_sampler_runs_and_is_deterministic(tiny_model):
+    sampler = SamplerConfig(kind="ddpm", guidance=1.0)
+    a = tiny_model.sample([1, 2], sampler, seed=3)
+    b = tiny_model.sample([1, 2], sampler, seed=3)
+    torch.testing.assert_close(a, b)
+
+
+def test_save_load_round_trip(tiny_model, tmp_path):
+    tiny_model.save(tmp_path / "m", {"note": "x"})
+    loaded = ConditionalDiffusion.load(tmp_path / "m", image_size=8, channels=1)
+    assert loaded.num_classes == 10
+    for (k, v), (k2, v2) in zip(tiny_model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+    # a bare diffusers UNet directory (a user's own model) loads too
+    bare = ConditionalDiffusion.load(tmp_path / "m" / "unet")
+    assert bare.num_classes == 10
+
+
+def test_bad_checkpoints_give_clear_errors(tiny_model, tmp_path):
+    with pytest.raises(CheckpointError, match="no diffusers UNet"):
+        ConditionalDiffusion.load(tmp_path / "missing")
+    tiny_model.save(tmp_path / "m")
+    weights = next((tmp_path / "m" / "unet").glob("*.safetensors"))
+    weights.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        ConditionalDiffusion.load(tmp_path / "m")
+    tiny_model.save(tmp_path / "n")
+    with pytest.raises(CheckpointError, match="sample_size"):
+        ConditionalDiffusion.load(tmp_path / "n", image_size=16)
+    with pytest.raises(CheckpointError, match="class embeddings"):
+        ConditionalDiffusion.load(tmp_path / "n", num_classes=5)
+
+
+def test_training_cache_hit_and_metadata(tiny_profile):
+    model, meta, directory = train_or_load_diffusion(tiny_profile)
+    again, meta2, directory2 = train_or_load_diffusion(tiny_profile)
+    assert directory == directory2 and meta2["cache_hit"]
+    saved = json.loads((directory / "metadata.json").read_text())
+    for key in ("seed", "steps", "train_seconds", "versions", "data", "unet", "pretrain", "num_classes"):
+        assert key in saved
+    for v1, v2 in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(v1, v2)
+    # a change of recipe is a different artefact
+    tiny_profile.pretrain.steps += 1
+    from benchmark.pretraining import diffusion_cache_key
+
+    assert diffusion_cache_key(tiny_profile, None, 0) not in str(directory)
+
+
+def test_classifier_floor_refusal(tiny_profile):
+    _, meta = train_or_load_classifier(tiny_profile, check_floor=False)
+    assert 0.0 <= meta["test_accuracy"] <= 1.0 and len(meta["test_accuracy_per_class"]) == 10
+    with pytest.raises(ClassifierTooWeakError, match="below the floor"):
+        check_accuracy_floor(meta, floor=1.01)
+    tiny_profile.classifier.min_accuracy = 1.01
+    with pytest.raises(ClassifierTooWeakError):
+        train_or_load_classifier(tiny_profile)  # cache hit, still refused

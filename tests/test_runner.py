@@ -1,0 +1,88 @@
+"""`unlearnbench run --profile smoke` end to end (W&B offline in a temp dir), resume, and config errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.config import ConfigError, load_profile
+from benchmark.runner import BenchmarkRunner
+
+
+@pytest.fixture
+def smoke_args(tmp_path, session_cache):
+    return ["--profile", "smoke", "--output-dir", str(tmp_path / "results"), "--cache-dir", session_cache]
+
+
+def test_smoke_end_to_end_with_wandb_offline(smoke_args, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    assert main(["run", *smoke_args, "--set", "runtime.progress=false"]) == 0
+    out = tmp_path / "results" / "smoke"
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    methods = {r["method"] for r in records}
+    assert {"original", "safemax", "retrain", "salun", "ga"} <= methods
+    assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
+    for r in records:
+        assert 0.0 <= r["ua"] <= 1.0 and r["fid"] >= 0.0 and r["sampler"]
+        assert (out / r["grid_path"]).is_file()
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png", "runs.csv", "config.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "wandb").rglob("*.wandb")), "W&B offline run files were not written"
+    printed = capsys.readouterr()
+    assert "UA" in printed.out + printed.err
+
+    # a second run reuses every record
+    capsys.readouterr()
+    assert main(["run", *smoke_args, "--set", "runtime.progress=false"]) == 0
+    assert "0 to run" in capsys.readouterr().err
+
+
+def test_resume_after_interrupted_run(tmp_path, session_cache, monkeypatch):
+    profile = load_profile("smoke", [f"runtime.cache_dir={session_cache}", f"runtime.output_dir={tmp_path}",
+                                     "runtime.progress=false", "runtime.logger=none",
+                                     "unlearning.methods=[safemax,ga]"])
+    runner = BenchmarkRunner(profile)
+    calls = {"n": 0}
+    real_run_one = BenchmarkRunner.run_one
+
+    def interrupt_second(self, spec, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed half-way, in the middle of the grid
+        return real_run_one(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(BenchmarkRunner, "run_one", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    runs = tmp_path / "smoke" / "runs"
+    assert len(list(runs.glob("*.json"))) == 1
+    assert not [p for p in runs.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+
+    monkeypatch.setattr(BenchmarkRunner, "run_one", real_run_one)
+    done = []
+    monkeypatch.setattr(BenchmarkRunner, "run_one",
+                        lambda self, spec, *a, **k: done.append(spec.method) or real_run_one(self, spec, *a, **k))
+    records = BenchmarkRunner(profile).run()
+    assert len(done) == 2 and len(records) == 3  # only the two unfinished runs were computed
+
+
+def test_bad_config_key_stops_before_work(smoke_args, capsys):
+    assert main(["run", *smoke_args, "--set", "unlearning.stepz=3"]) == 2
+    err = capsys.readouterr().err
+    assert "stepz" in err
+    with pytest.raises(ConfigError, match="unknown profile"):
+        load_profile("no-such-profile")
+
+
+def test_unknown_method_lists_available(smoke_args, capsys):
+    assert main(["run", *smoke_args, "--methods", "safemax,nosuchmethod"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchmethod" in err and "safemax" in err
+
+
+def test_bad_forget_class_is_refused(smoke_args, capsys):
+    assert main(["run", *smoke_args, "--forget-classes", "12"]) == 2
+    assert "forget_classes contains 12" in capsys.readouterr().err
