@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when a change to the code alters what a cached artefact would contain.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 
 
 def to_jsonable(obj: Any) -> Any:

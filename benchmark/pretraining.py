@@ -1,8 +1,8 @@
 """Training the original model (and Retrain, which reuses the recipe on retained classes only), with caching.
 
 Recipe (METHODS.md): standard ε-prediction loss, labels dropped to the null class with p = 0.1, Adam(W) with
-linear warm-up, gradient-norm clip, EMA of the weights (Lightning's ``EMAWeightAveraging``); the EMA weights are
-what is saved and used.
+linear warm-up, gradient-norm clip, EMA of the weights (Lightning's ``WeightAveraging`` with a warmed-up decay);
+the EMA weights are what is saved and used.
 """
 
 from __future__ import annotations
@@ -14,13 +14,27 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.callbacks import WeightAveraging
 
 from benchmark.cache import artefact_dir, atomic_directory, config_hash
 from benchmark.config import PretrainConfig, Profile
 from benchmark.diffusion import ConditionalDiffusion
 from benchmark.trainer import build_trainer
 from datasets import UnlearningDataModule
+
+
+def ema_with_warmup(decay: float):
+    """EMA update with the usual warm-up of the decay, min(decay, (1 + n) / (10 + n)) after n updates.
+
+    Without the warm-up a fixed decay keeps decay^steps of the random initial weights (8 % after 2,500 steps at
+    0.999), which we measured to ruin DDIM samples of the small profiles.
+    """
+
+    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return d * averaged + (1.0 - d) * current
+
+    return avg_fn
 
 
 class DiffusionTraining(L.LightningModule):
@@ -80,7 +94,7 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
     model = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
     module = DiffusionTraining(model, recipe)
     trainer = build_trainer(profile.runtime, max_steps=recipe.steps, grad_clip=recipe.grad_clip,
-                            callbacks=[EMAWeightAveraging(decay=recipe.ema_decay)], logger=logger)
+                            callbacks=[WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay))], logger=logger)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - start

@@ -200,7 +200,9 @@ class BenchmarkRunner:
                               cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
             result = evaluator.evaluate(model.to(device), spec.forget_class, seed=p.evaluation.seed,
                                         grid_path=grid_path)
-            record.update(result.as_dict())
+            evaluation = result.as_dict()
+            record["eval_seed"] = evaluation.pop("seed")  # the record's seed is the run seed
+            record.update(evaluation)
             record["grid_path"] = os.path.relpath(grid_path, self.out_dir)
             record["status"] = "ok"
         except (KeyboardInterrupt, SystemExit):

@@ -1,0 +1,218 @@
+r"""The base class of every unlearning method and the one function the runner calls.
+
+An :class:`UnlearningMethod` is a LightningModule that turns the original model into an unlearned one. It works
+on ``self.model = original.clone()`` (the original is never modified) and is trained by the suite's one Trainer
+(:func:`benchmark.trainer.build_trainer`), so device, precision and seeding are identical for every method.
+
+A fine-tuning method only has to define
+
+* a ``Config`` dataclass of hyper-parameters with defaults (subclass :class:`MethodConfig`), and
+* ``loss(forget_batch, retain_batch)``: the defining objective, one readable method.
+
+Optional hooks: ``prepare()`` (work before the loop, e.g. SalUn's saliency mask; timed separately as the
+method's "prior"), ``needs_forget()`` / ``needs_retain()`` (which batches the loader serves, so a forget-only
+method never pays for a retain batch), ``configure_optimizers()`` (default Adam, ``config.lr``), ``extra_info()``
+(scalars added to the run record) and, for methods that are not a fine-tuning loop at all (Retrain), ``run()``.
+
+Every batch is ``(images in [-1, 1], labels)``. The standard loss is
+:math:`L(x_0, c) = \lVert \varepsilon - \varepsilon_\theta(x_t, t, c) \rVert^2`, :math:`t \sim U\{0..T-1\}`,
+:math:`x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import CombinedLoader
+from torch.utils.data import DataLoader, Dataset
+
+from benchmark.config import Profile, UnlearningConfig
+from benchmark.diffusion import ConditionalDiffusion, Reduction
+from benchmark.trainer import build_trainer, pick_device
+from datasets import UnlearningDataModule
+from metrics.cost import measure
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class MethodConfig:
+    """Hyper-parameters shared by the fine-tuning methods (each method's ``Config`` extends this).
+
+    Attributes:
+        lr: Adam learning rate (1e-4: SalUn's reference value; METHODS.md [open] for SAFEMax).
+        grad_clip: gradient-norm clip applied by the Trainer before every step (``None`` = off); 1.0 as in the
+            reference code.
+        label_dropout: probability of replacing a class label by the null class in every conditional forward
+            pass of the loss, as in pretraining (0.1, the shared recipe [code]).
+    """
+
+    lr: float = 1e-4
+    grad_clip: float | None = 1.0
+    label_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.label_dropout < 1.0:
+            raise ValueError(f"label_dropout must lie in [0, 1), got {self.label_dropout}")
+
+
+@dataclass
+class UnlearningOutcome:
+    """What one unlearning run produced and cost.
+
+    Attributes:
+        prepare_seconds: wall-clock of ``prepare()`` (the method's prior, e.g. SalUn's mask).
+        unlearn_seconds: wall-clock of the unlearning itself (``trainer.fit``; Retrain: its recorded training time).
+        peak_memory_mb / memory_kind: see :class:`metrics.cost.Cost` (the larger of the two phases).
+        steps: optimiser steps taken. cached: the result came from a cache (Retrain).
+        extra: method-specific scalars, stored in the run record as ``extra_<key>``.
+    """
+
+    model: ConditionalDiffusion
+    prepare_seconds: float
+    unlearn_seconds: float
+    peak_memory_mb: float
+    memory_kind: str
+    steps: int
+    cached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class UnlearningMethod(L.LightningModule):
+    """A LightningModule that turns the original model into an unlearned one (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = MethodConfig
+
+    def __init__(
+        self,
+        original: ConditionalDiffusion,
+        forget_class: int,
+        data: UnlearningDataModule,
+        config: Any = None,
+        budget: UnlearningConfig | None = None,
+        profile: Profile | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.profile = profile if profile is not None else Profile()
+        self.budget = budget if budget is not None else self.profile.unlearning
+        self.config = config if config is not None else self.Config()
+        if not isinstance(self.config, self.Config):
+            raise TypeError(f"config of {type(self).__name__} must be a {type(self).__name__}.Config, got "
+                            f"{type(self.config).__name__} (build one with methods.build_config or create_method)")
+        self.data = data
+        self.forget_class = data.check_class(forget_class)
+        self.seed = self.profile.seed if seed is None else int(seed)
+        self.model = original.clone()  # the original is never touched (not even moved to another device)
+
+    # -- the method ---------------------------------------------------------------------------------------
+    def loss(self, forget_batch: Batch | None, retain_batch: Batch | None) -> torch.Tensor:
+        """The method's defining objective for one step (``None`` for a batch the method does not use)."""
+        raise NotImplementedError(f"{type(self).__name__} must define loss(forget_batch, retain_batch)")
+
+    def prepare(self) -> None:
+        """Work before the training loop (timed separately as the method's prior). Default: nothing."""
+
+    def needs_forget(self) -> bool:
+        """Whether ``loss`` uses a batch of the forget class."""
+        return True
+
+    def needs_retain(self) -> bool:
+        """Whether ``loss`` uses a batch of the retained classes."""
+        return True
+
+    def extra_info(self) -> dict[str, Any]:
+        """Method-specific scalars for the run record (e.g. the mask density)."""
+        return {}
+
+    def unlearned_model(self) -> ConditionalDiffusion:
+        """The unlearned model, on CPU in eval mode (like the original)."""
+        return self.model.cpu().eval()
+
+    # -- building blocks shared by the losses -------------------------------------------------------------
+    def forget_labels(self, n: int, device: torch.device | str) -> torch.Tensor:
+        """``n`` copies of the forget class c_f."""
+        return torch.full((n,), self.forget_class, dtype=torch.long, device=device)
+
+    def dropped(self, labels: torch.Tensor) -> torch.Tensor:
+        """Labels with the config's CFG label dropout applied (independently per call)."""
+        return self.model.drop_labels(labels, self.config.label_dropout)
+
+    def noised(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x_t, t, ε): a forward-process sample with t ~ U{0..T−1}, ε ~ N(0, I)."""
+        noise = torch.randn_like(x0)
+        t = self.model.sample_timesteps(x0.shape[0], x0.device)
+        return self.model.add_noise(x0, noise, t), t, noise
+
+    def standard_loss(self, batch: Batch, reduction: Reduction = "pixel_sum") -> torch.Tensor:
+        """L(x_0, c) on a batch of (images, labels), with the config's label dropout."""
+        x0, labels = batch
+        return self.model.denoising_loss(x0, self.dropped(labels), reduction=reduction)
+
+    # -- Lightning -------------------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Batch], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch.get("forget"), batch.get("retain"))
+        size = next(iter(batch.values()))[0].shape[0]
+        self.log("unlearn/loss", loss, prog_bar=True, batch_size=size)
+        return loss
+
+    def _loader(self, dataset: Dataset, offset: int) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed + offset)
+        bs = self.budget.batch_size
+        return DataLoader(dataset, batch_size=bs, shuffle=True, drop_last=len(dataset) > bs,
+                          generator=generator, num_workers=self.data.num_workers)
+
+    def train_dataloader(self) -> CombinedLoader:
+        """Forget and/or retain batches of ``budget.batch_size``, cycled to the longer one, shuffled by the seed."""
+        loaders = {}
+        if self.needs_forget():
+            loaders["forget"] = self._loader(self.data.forget_dataset(self.forget_class), 0)
+        if self.needs_retain():
+            loaders["retain"] = self._loader(self.data.retain_dataset(self.forget_class), 1)
+        if not loaders:
+            raise RuntimeError(f"{type(self).__name__} needs neither forget nor retain data")
+        return CombinedLoader(loaders, mode="max_size_cycle")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam (weight decay 0) at ``config.lr`` on all of the model's parameters."""
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+
+    # -- one complete run ------------------------------------------------------------------------------------
+    def run(self, logger: Any = False) -> UnlearningOutcome:
+        """Seed, time ``prepare()``, then time ``trainer.fit`` for ``budget.steps`` steps on the suite's Trainer.
+
+        Methods that are not a fine-tuning loop override this and return their own outcome.
+        """
+        L.seed_everything(self.seed, workers=True, verbose=False)
+        device = pick_device(self.profile.runtime)
+        self.model.to(device)
+        with measure(device) as prior:
+            self.prepare()
+        trainer = build_trainer(self.profile.runtime, max_steps=self.budget.steps, grad_clip=self.config.grad_clip,
+                                logger=logger)
+        with measure(device) as cost:
+            trainer.fit(self)
+        final = trainer.callback_metrics.get("unlearn/loss")
+        extra = {"final_loss": float(final) if final is not None else float("nan"),
+                 "prepare_peak_memory_mb": prior.peak_memory_mb, **self.extra_info()}
+        return UnlearningOutcome(
+            model=self.unlearned_model(),
+            prepare_seconds=prior.seconds,
+            unlearn_seconds=cost.seconds,
+            peak_memory_mb=max(prior.peak_memory_mb, cost.peak_memory_mb),
+            memory_kind=cost.memory_kind,
+            steps=int(trainer.global_step),
+            cached=False,
+            extra=extra,
+        )
+
+
+def run_unlearning(method: UnlearningMethod, logger: Any = False) -> UnlearningOutcome:
+    """Run one method end to end (what the benchmark runner calls); see :meth:`UnlearningMethod.run`."""
+    return method.run(logger)

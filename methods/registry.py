@@ -1,0 +1,215 @@
+"""Method registry: built-ins by name, third-party plugins by class path or Python entry point.
+
+* Built-ins register themselves with ``@register_method("name")``.
+* A plugin is used by class path, ``--methods my_pkg.module:MyMethod``, with nothing installed, or
+* declared as an entry point in group ``unlearnbench.methods`` of an installed distribution::
+
+      [project.entry-points."unlearnbench.methods"]
+      my_method = "my_pkg.module:MyMethod"
+
+  after which it is listed by ``unlearnbench methods`` and usable by name (a built-in of the same name wins).
+
+Hyper-parameters come from the method's ``Config`` dataclass defaults, then ``unlearning.method_args[name]`` of
+the profile, then explicit overrides; an unknown key or a badly typed value is refused with the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import types
+from collections.abc import Callable, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from benchmark.config import Profile
+from benchmark.diffusion import ConditionalDiffusion
+from datasets import UnlearningDataModule
+from methods.base import UnlearningMethod
+
+ENTRY_POINT_GROUP = "unlearnbench.methods"
+PLUGIN_HINT = (f"add your own as a class path (--methods my_pkg.module:MyMethod) or as an entry point in group "
+               f"{ENTRY_POINT_GROUP!r} (README, 'Adding a method as a plugin'; example in examples/)")
+
+_REGISTRY: dict[str, type[UnlearningMethod]] = {}
+
+
+class MethodError(ValueError):
+    """A method that cannot be found or loaded."""
+
+
+class UnknownMethodError(MethodError):
+    """No built-in, entry point or class path of that name."""
+
+
+class MethodConfigError(MethodError):
+    """A method option that does not exist or has the wrong type."""
+
+
+def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[UnlearningMethod]]:
+    """Class decorator: make a method available under ``name`` (and set its ``name`` attribute)."""
+
+    def decorate(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
+        _check_method_class(cls, name)
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise MethodError(f"method name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def _check_method_class(obj: Any, source: str) -> type[UnlearningMethod]:
+    if not (isinstance(obj, type) and issubclass(obj, UnlearningMethod)):
+        raise MethodError(f"{source!r} is {obj!r}, not a subclass of methods.UnlearningMethod")
+    if not dataclasses.is_dataclass(obj.Config):
+        raise MethodError(f"{source!r}: {obj.__qualname__}.Config must be a dataclass of hyper-parameters")
+    return obj
+
+
+def _plugin_entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_class_path(path: str) -> type[UnlearningMethod]:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise UnknownMethodError(f"class path {path!r} must look like 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise UnknownMethodError(f"cannot import module {module_name!r} of method {path!r}: {err} "
+                                 "(is the package installed or on PYTHONPATH?)") from err
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UnknownMethodError(f"module {module_name!r} has no attribute {attr!r} (method {path!r})")
+        obj = getattr(obj, part)
+    return _check_method_class(obj, path)
+
+
+def get_method(name: str) -> type[UnlearningMethod]:
+    """The method class for a registered name, an entry-point name or a class path ``pkg.module:Class``."""
+    name = name.strip()
+    if ":" in name:
+        return _load_class_path(name)
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    plugins = _plugin_entry_points()
+    if name in plugins:
+        try:
+            obj = plugins[name].load()
+        except Exception as err:
+            raise MethodError(f"plugin method {name!r} (entry point {plugins[name].value!r}) failed to load: "
+                              f"{type(err).__name__}: {err}") from err
+        return _check_method_class(obj, f"{name} = {plugins[name].value}")
+    raise UnknownMethodError(f"unknown method {name!r}; available: {', '.join(available_methods())}; "
+                             + PLUGIN_HINT)
+
+
+def available_methods() -> list[str]:
+    """Names of the built-in methods and of the installed entry-point plugins, sorted."""
+    return sorted(set(_REGISTRY) | set(_plugin_entry_points()))
+
+
+# -- configuration ---------------------------------------------------------------------------------------------
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(method: str, key: str, tp: Any, value: Any) -> Any:
+    """``value`` checked against the annotation ``tp`` (YAML/CLI strings such as '3e-5' become numbers)."""
+    origin, args = get_origin(tp), get_args(tp)
+    bad = MethodConfigError(f"{method}.{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise MethodConfigError(f"{method}.{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(method, key, option, value)
+            except MethodConfigError:
+                continue
+        raise bad
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int | float) and (tp is float or float(value).is_integer()):
+            return tp(value)
+        if isinstance(value, str):
+            try:
+                return tp(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str and not isinstance(value, str):
+        raise bad
+    return value
+
+
+def build_config(cls: type[UnlearningMethod], values: Mapping[str, Any] | None = None, method: str = "") -> Any:
+    """``cls.Config`` with ``values`` applied; unknown keys and badly typed values raise MethodConfigError."""
+    method = method or cls.name or cls.__qualname__
+    fields = {f.name: f for f in dataclasses.fields(cls.Config) if f.init}
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        valid = ", ".join(f"{k} (default {_default(f)!r})" for k, f in fields.items()) or "none"
+        raise MethodConfigError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for method "
+                                f"{method!r}; valid options: {valid}")
+    hints = get_type_hints(cls.Config)
+    kwargs = {k: _coerce(method, k, hints.get(k, Any), v) for k, v in values.items()}
+    try:
+        return cls.Config(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise MethodConfigError(f"invalid options for method {method!r}: {err}") from err
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return "required"
+
+
+def _profile_args(name: str, cls: type[UnlearningMethod], profile: Profile) -> dict[str, Any]:
+    """``unlearning.method_args`` for the method: under its registered name, then under the name as given."""
+    args = profile.unlearning.method_args
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys([cls.name, name]):
+        if key and key in args:
+            merged.update(args[key] or {})
+    return merged
+
+
+def method_config_for(name: str, profile: Profile, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved hyper-parameters of a method as a plain dict (part of every run's key)."""
+    cls = get_method(name)
+    config = build_config(cls, {**_profile_args(name, cls, profile), **(overrides or {})}, name)
+    return dataclasses.asdict(config)
+
+
+def create_method(
+    name: str,
+    original: ConditionalDiffusion,
+    forget_class: int,
+    data: UnlearningDataModule,
+    profile: Profile,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> UnlearningMethod:
+    """Instantiate a method with its Config = defaults ← ``profile.unlearning.method_args[name]`` ← ``overrides``."""
+    cls = get_method(name)
+    config = build_config(cls, {**_profile_args(name, cls, profile), **(overrides or {})}, name)
+    return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed)

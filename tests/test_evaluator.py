@@ -1,0 +1,236 @@
+"""The Evaluator: stub models of known behaviour, the real-feature cache, the grid, and the tiny real pipeline.
+
+The stubs live on a synthetic 4-class source whose class is the image's grey level, so a stub classifier reads
+it exactly and a stub "model" decides which class each generated image shows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.config import EvaluationConfig, SamplerConfig
+from datasets import DataConfig, ImageSet, UnlearningDataModule, register_source
+from metrics.evaluator import EvaluationResult, Evaluator
+from metrics.fid import FeatureExtractor, InceptionWeightsError, real_features
+
+SOURCE = "metrics-test-levels"
+K = 4
+LEVELS = [40 + 60 * k for k in range(K)]  # uint8 grey level of class k
+NAMES = ["zero", "one", "two", "three"]
+
+
+def level_images(classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """8×8 grey images in [-1, 1] at the level of ``classes`` ± 10 grey values of noise."""
+    levels = torch.tensor(LEVELS, dtype=torch.float32)[classes]
+    pixels = levels[:, None, None, None] + torch.empty(len(classes), 1, 8, 8).uniform_(-10, 10, generator=generator)
+    return pixels / 127.5 - 1
+
+
+@register_source(SOURCE)
+def load_levels(config: DataConfig, split: str) -> ImageSet:
+    labels = torch.arange(K).repeat_interleave(30)
+    g = torch.Generator().manual_seed(0 if split == "train" else 1)
+    images = ((level_images(labels, g) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return ImageSet(images, labels, NAMES)
+
+
+class LevelClassifier(nn.Module):
+    """Logits −((mean pixel − centre_k)/0.05)²; features = 2×2 average pool (4 numbers)."""
+
+    name = "level-stub"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.centres = nn.Parameter(torch.tensor(LEVELS, dtype=torch.float32) / 127.5 - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -((x.mean(dim=(1, 2, 3))[:, None] - self.centres) / 0.05) ** 2
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(x, 2).flatten(1)
+
+    @torch.inference_mode()
+    def predict_logits(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        return torch.cat([self(chunk) for chunk in images.split(batch_size)])
+
+
+class StubModel(nn.Module):
+    """A ``ConditionalDiffusion`` look-alike that shows, for label c, class ``remap.get(c, c)``, or a random
+    class when ``ignore_label``."""
+
+    num_classes = K
+
+    def __init__(self, remap: dict[int, int] | None = None, ignore_label: bool = False) -> None:
+        super().__init__()
+        self.remap, self.ignore_label = remap or {}, ignore_label
+
+    def sample(self, labels, sampler=None, seed=0, batch_size=500, progress=False, desc="") -> torch.Tensor:
+        labels = torch.as_tensor(labels)
+        g = torch.Generator().manual_seed(seed)
+        if self.ignore_label:
+            shown = torch.randint(0, K, labels.shape, generator=g)
+        else:
+            shown = torch.tensor([self.remap.get(int(c), int(c)) for c in labels], dtype=torch.long)
+        return level_images(shown, g)
+
+
+@pytest.fixture
+def data() -> UnlearningDataModule:
+    return UnlearningDataModule(DataConfig(source=SOURCE, image_size=8))
+
+
+def make_evaluator(data, cache_dir, forget_samples=40, per_class=150, **config) -> Evaluator:
+    cfg = EvaluationConfig(forget_samples=forget_samples, retain_samples_per_class=per_class, batch_size=128,
+                           **config)
+    return Evaluator(LevelClassifier(), data, SamplerConfig(steps=5), cfg, str(cache_dir), progress=False)
+
+
+def test_faithful_model_keeps_its_forget_class(data, tmp_path):
+    result = make_evaluator(data, tmp_path, per_class=20).evaluate(StubModel(), 1)
+    assert isinstance(result, EvaluationResult)
+    assert result.ua == 0.0 and result.forget_prob > 0.99 and result.forget_entropy < 0.05
+    assert result.forget_histogram == [0, 40, 0, 0]
+    assert result.retain_classes == [0, 2, 3] and result.retain_accuracy_per_class == [1.0, 1.0, 1.0]
+    assert result.retain_accuracy == 1.0
+    assert result.retain_accuracy_by_class == {"zero": 1.0, "two": 1.0, "three": 1.0}
+    assert result.fid_real_images == 90 and result.fid_features == "classifier:level-stub"
+
+
+def test_forgetting_model_scores_full_unlearning(data, tmp_path):
+    result = make_evaluator(data, tmp_path, per_class=20).evaluate(StubModel({2: 3}), 2)
+    assert result.ua == 1.0 and result.forget_prob < 0.01
+    assert result.forget_histogram == [0, 0, 0, 40]
+    assert result.retain_accuracy == 1.0
+
+
+def test_damaged_retained_class_shows_in_its_own_accuracy(data, tmp_path):
+    result = make_evaluator(data, tmp_path, per_class=20).evaluate(StubModel({3: 2}), 0)
+    assert result.retain_classes == [1, 2, 3] and result.retain_accuracy_per_class == [1.0, 1.0, 0.0]
+    assert result.retain_accuracy == pytest.approx(2 / 3)
+    assert result.retain_accuracy_by_class["three"] == 0.0
+
+
+def test_label_ignoring_model_is_at_chance(data, tmp_path):
+    evaluator = make_evaluator(data, tmp_path)
+    ignoring = evaluator.evaluate(StubModel(ignore_label=True), 0)
+    assert ignoring.retain_accuracy == pytest.approx(1 / K, abs=0.08)
+    assert all(abs(a - 1 / K) < 0.15 for a in ignoring.retain_accuracy_per_class)
+    assert ignoring.ua == pytest.approx(1 - 1 / K, abs=0.2)
+    assert sum(ignoring.forget_histogram) == 40
+    assert ignoring.forget_entropy < 0.1  # every image still looks like *some* class
+    faithful = evaluator.evaluate(StubModel(), 0)
+    assert faithful.fid < 0.05 < ignoring.fid  # mixing the forget class into retained samples shows in FID
+
+
+def test_deterministic_under_seed(data, tmp_path):
+    evaluator = make_evaluator(data, tmp_path, per_class=30)
+    model = StubModel(ignore_label=True)
+
+    def figures(result: EvaluationResult) -> dict:
+        return {k: v for k, v in result.as_dict().items() if k != "eval_seconds"}
+
+    first = evaluator.evaluate(model, 0, seed=7)
+    assert figures(first) == figures(evaluator.evaluate(model, 0, seed=7))
+    assert figures(first) != figures(evaluator.evaluate(model, 0, seed=8))
+    assert evaluator.evaluate(model, 0).seed == evaluator.config.seed
+
+
+def test_refuses_bad_forget_class_and_wrong_model(data, tmp_path):
+    evaluator = make_evaluator(data, tmp_path, per_class=5)
+    for bad in (K, -1):
+        with pytest.raises(ValueError, match="out of range"):
+            evaluator.evaluate(StubModel(), bad)
+    wrong = StubModel()
+    wrong.num_classes = K + 1
+    with pytest.raises(ValueError, match="classes"):
+        evaluator.evaluate(wrong, 0)
+
+
+def test_record_is_flat_and_carries_the_protocol(data, tmp_path):
+    result = make_evaluator(data, tmp_path, per_class=5).evaluate(StubModel(), 3, seed=11)
+    record = result.as_dict()
+    json.dumps(record)
+    assert all(isinstance(v, (int, float, str, list, type(None))) for v in record.values())
+    assert record["sampler"] == "DDIM-5, eta=0.0, CFG w=2.0" and record["sampler_steps"] == 5
+    assert record["sampler_kind"] == "ddim" and record["guidance"] == 2.0
+    assert record["forget_samples"] == 40 and record["retain_samples_per_class"] == 5
+    assert record["seed"] == 11 and record["forget_class_name"] == "three" and record["eval_seconds"] > 0
+    assert record["grid_path"] is None and record["classifier"] == "level-stub"
+
+
+class CountingFeatures(FeatureExtractor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.name, self.num_features, self.fingerprint, self.images_seen = "counting", 4, "v1", 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images_seen += len(x)
+        return F.adaptive_avg_pool2d(x, 2).flatten(1)
+
+
+def test_real_statistics_are_computed_once_and_cached(data, tmp_path):
+    ext = CountingFeatures()
+    first = real_features(ext, data, tmp_path, real_per_class=10)
+    assert not first.cache_hit and ext.images_seen == 40
+    assert torch.bincount(first.labels).tolist() == [10] * K
+    second = real_features(ext, data, tmp_path, real_per_class=10)
+    assert second.cache_hit and ext.images_seen == 40 and second.directory == first.directory
+    assert torch.equal(first.features, second.features) and torch.equal(first.labels, second.labels)
+    assert second.of_classes([1, 3]).shape == (20, 4)
+    other = real_features(ext, data, tmp_path, real_per_class=None)  # another protocol: another entry
+    assert not other.cache_hit and len(other.labels) == 120 and other.directory != first.directory
+    meta = json.loads((first.directory / "metadata.json").read_text())
+    assert meta["extractor"] == "counting" and meta["split"] == "test" and meta["per_class"] == [10] * K
+
+
+def test_evaluators_share_the_cached_real_statistics(data, tmp_path):
+    assert not make_evaluator(data, tmp_path).real_features().cache_hit
+    assert make_evaluator(data, tmp_path).real_features().cache_hit
+
+
+def test_grid_png_marks_the_forget_row(data, tmp_path):
+    path = tmp_path / "grids" / "forget1.png"
+    result = make_evaluator(data, tmp_path, per_class=10).evaluate(StubModel(), 1, grid_path=path)
+    assert result.grid_path == str(path) and path.is_file()
+    from matplotlib.image import imread
+
+    pixels = np.asarray(imread(path))[..., :3]
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    red = (pixels[..., 0] > 0.75) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
+    assert red.sum() > 50  # the red frame around the forget row
+
+
+def test_inception_requested_without_weights_is_refused(data, tmp_path):
+    with pytest.raises(InceptionWeightsError, match="inception_weights"):
+        make_evaluator(data, tmp_path, fid_features="inception", inception_weights=str(tmp_path / "none.pt"))
+
+
+def test_end_to_end_on_tiny_profile(tiny_profile, tmp_path):
+    from benchmark.classifier import train_or_load_classifier
+    from benchmark.pretraining import train_or_load_diffusion
+
+    model, _, _ = train_or_load_diffusion(tiny_profile)
+    classifier, _ = train_or_load_classifier(tiny_profile)
+    data = UnlearningDataModule(tiny_profile.data)
+    cfg = tiny_profile.evaluation
+    evaluator = Evaluator(classifier, data, tiny_profile.sampler, cfg, tiny_profile.runtime.cache_dir,
+                          progress=False)
+    result = evaluator.evaluate(model, 0, grid_path=tmp_path / "grid.png")
+    assert 0.0 <= result.ua <= 1.0 and 0.0 <= result.forget_prob <= 1.0
+    assert 0.0 <= result.forget_entropy <= math.log(10) + 1e-9
+    assert sum(result.forget_histogram) == cfg.forget_samples and len(result.forget_histogram) == 10
+    assert len(result.retain_accuracy_per_class) == 9 and 0.0 <= result.retain_accuracy <= 1.0
+    assert math.isfinite(result.fid) and result.fid >= 0.0
+    assert result.fid_features == f"classifier:{classifier.name}" and result.fid_real_split == "test"
+    assert result.sampler == tiny_profile.sampler.describe() and result.seed == cfg.seed
+    assert (tmp_path / "grid.png").stat().st_size > 1000
+    json.dumps(result.as_dict())
+    again = Evaluator(classifier, data, tiny_profile.sampler, cfg, tiny_profile.runtime.cache_dir, progress=False)
+    assert again.real_features().cache_hit

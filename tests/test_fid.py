@@ -1,0 +1,120 @@
+"""FID through torchmetrics: identities, agreement with a direct scipy Fréchet distance, Inception loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from benchmark.config import EvaluationConfig
+from metrics.fid import (
+    FIDScorer,
+    IdentityFeatures,
+    InceptionFeatures,
+    InceptionWeightsError,
+    build_feature_extractor,
+    frechet_distance,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
+
+
+def scipy_frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Reference: ‖μa − μb‖² + tr(Σa + Σb − 2 sqrtm(Σa Σb)), unbiased covariances."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(sa @ sb).real
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa + sb - 2 * root))
+
+
+def features(n: int, d: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(d, d, generator=g, dtype=torch.float64) / d**0.5
+    return torch.randn(n, d, generator=g, dtype=torch.float64) @ mix
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    a = features(300, 16, 0)
+    assert abs(frechet_distance(a, a)) < 1e-6
+
+
+def test_fid_of_a_shifted_set_is_the_squared_shift():
+    a = features(300, 16, 0)
+    shift = torch.linspace(0.1, 1.0, 16, dtype=torch.float64)
+    # Same covariance, so FID = ‖δ‖² exactly.
+    assert frechet_distance(a, a + shift) == pytest.approx(float(shift.pow(2).sum()), rel=1e-4)
+    assert frechet_distance(a, a + shift) > 1.0
+
+
+def test_torchmetrics_fid_agrees_with_scipy_sqrtm():
+    a = features(400, 12, 1)
+    b = 1.3 * features(350, 12, 2) + 0.4
+    ours = frechet_distance(a, b)
+    reference = scipy_frechet(a.numpy(), b.numpy())
+    assert reference > 0.5
+    assert ours == pytest.approx(reference, rel=1e-3)
+    # float32 features (what the extractors return) agree too.
+    assert frechet_distance(a.float(), b.float()) == pytest.approx(reference, rel=1e-3)
+
+
+def test_scorer_real_side_equals_torchmetrics_update():
+    """Precomputed real features give the same figure as feeding them through ``update(real=True)``."""
+    a, b = features(200, 8, 3), features(150, 8, 4) + 0.2
+    ours = FIDScorer(IdentityFeatures(8), a).update(b, batch_size=64).compute()
+    metric = FrechetInceptionDistance(feature=IdentityFeatures(8))
+    metric.update(a, real=True)
+    metric.update(b, real=False)
+    assert ours == pytest.approx(float(metric.compute()), rel=1e-9)
+
+
+def test_scorer_refuses_mismatched_real_features():
+    with pytest.raises(ValueError, match=r"\(N, 8\)"):
+        FIDScorer(IdentityFeatures(8), torch.zeros(10, 5))
+
+
+class InputProbe(nn.Module):
+    """Stands in for the Inception TorchScript: reports min, max, channels and size of what it is given."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        stats = [x.amin(dim=(1, 2, 3)), x.amax(dim=(1, 2, 3)),
+                 torch.full((n,), float(x.shape[1])), torch.full((n,), float(x.shape[-1]))]
+        return torch.stack(stats, dim=1)[:, :, None, None].expand(n, 4, 2, 2)  # spatial map, pooled by us
+
+
+@pytest.fixture
+def probe_weights(tmp_path):
+    path = tmp_path / "probe.pt"
+    torch.jit.script(InputProbe()).save(str(path))
+    return path
+
+
+def test_inception_features_prepare_the_input(probe_weights):
+    ext = InceptionFeatures(probe_weights)
+    assert ext.num_features == 4 and ext.name == "inception-v3:probe.pt" and len(ext.fingerprint) == 16
+    images = torch.stack([torch.full((1, 8, 8), -1.0), torch.full((1, 8, 8), 1.0)])
+    out = ext(images)
+    assert out.shape == (2, 4)
+    assert out[0].tolist() == pytest.approx([-1.0, -1.0, 3.0, 299.0])
+    assert out[1].tolist() == pytest.approx([0.9921875, 0.9921875, 3.0, 299.0])
+
+
+def test_inception_weights_missing_or_bad_give_clear_errors(tmp_path):
+    with pytest.raises(InceptionWeightsError, match="inception_weights"):
+        InceptionFeatures(tmp_path / "nowhere.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torchscript file")
+    with pytest.raises(InceptionWeightsError, match="TorchScript"):
+        InceptionFeatures(junk)
+    config = EvaluationConfig(fid_features="inception", inception_weights=None)
+    with pytest.raises(InceptionWeightsError, match="inception_weights"):
+        build_feature_extractor(config, nn.Identity(), 1, 8, "unused")
+
+
+def test_build_feature_extractor_inception(probe_weights):
+    config = EvaluationConfig(fid_features="inception", inception_weights=str(probe_weights))
+    ext = build_feature_extractor(config, nn.Identity(), 1, 8, "unused")
+    assert isinstance(ext, InceptionFeatures)
