@@ -24,25 +24,26 @@ def _list(value: str) -> str:
     return "[" + ",".join(v.strip() for v in value.split(",") if v.strip()) + "]"
 
 
+# shortcut flag -> (profile key, is a comma-separated list)
+SHORTCUTS = {
+    "methods": ("unlearning.methods", True),
+    "forget_classes": ("unlearning.forget_classes", True),
+    "seeds": ("unlearning.seeds", True),
+    "steps": ("unlearning.steps", False),
+    "device": ("runtime.accelerator", False),
+    "logger": ("runtime.logger", False),
+    "output_dir": ("runtime.output_dir", False),
+    "cache_dir": ("runtime.cache_dir", False),
+}
+
+
 def build_overrides(args: argparse.Namespace) -> list[str]:
     """Shortcut flags as ``key=value`` overrides, validated by the profile parser like any other."""
     out = []
-    if args.methods:
-        out.append(f"unlearning.methods={_list(args.methods)}")
-    if args.forget_classes:
-        out.append(f"unlearning.forget_classes={_list(args.forget_classes)}")
-    if args.seeds:
-        out.append(f"unlearning.seeds={_list(args.seeds)}")
-    if args.steps is not None:
-        out.append(f"unlearning.steps={args.steps}")
-    if args.device:
-        out.append(f"runtime.accelerator={args.device}")
-    if args.logger:
-        out.append(f"runtime.logger={args.logger}")
-    if args.output_dir:
-        out.append(f"runtime.output_dir={args.output_dir}")
-    if args.cache_dir:
-        out.append(f"runtime.cache_dir={args.cache_dir}")
+    for flag, (key, is_list) in SHORTCUTS.items():
+        value = getattr(args, flag, None)
+        if value is not None and value != "":
+            out.append(f"{key}={_list(value) if is_list else value}")
     return out + list(args.set or [])
 
 
@@ -67,6 +68,13 @@ def parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="rebuild the leaderboard from stored records")
     board.add_argument("--profile", default="mnist")
     board.add_argument("--output-dir", default=None)
+    tune = sub.add_parser("tune", help="equal-budget learning-rate grid on a validation forget class")
+    tune.add_argument("--profile", default="mnist")
+    tune.add_argument("--methods", default="safemax,salun,ga")
+    tune.add_argument("--lrs", default="1e-5,3e-5,1e-4,3e-4", help="comma-separated learning rates")
+    tune.add_argument("--validation-class", type=int, default=3)
+    tune.add_argument("--output-dir", default="results")
+    tune.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     sub.add_parser("methods", help="list registered methods (built-ins and plugins)")
     sub.add_parser("profiles", help="list bundled profiles")
     return ap
@@ -88,6 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         for name in available_methods():
             doc = (get_method(name).__doc__ or "").strip().splitlines()
             print(f"{name:12s} {doc[0] if doc else ''}")
+        return 0
+    if args.command == "tune":
+        from benchmark.tuning import run_grid, tuning_dir, write_summary
+
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        lrs = [v.strip() for v in args.lrs.split(",") if v.strip()]
+        try:
+            grid = run_grid(args.profile, methods, lrs, args.validation_class, args.output_dir, args.set)
+        except (ConfigError, ValueError, ImportError) as err:
+            return _fail(str(err))
+        write_summary(grid, tuning_dir(args.output_dir, args.profile), args.profile, args.validation_class)
         return 0
     if args.command == "leaderboard":
         from benchmark.leaderboard import write_leaderboard

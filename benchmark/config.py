@@ -112,6 +112,7 @@ class UnlearningConfig:
         method_args: per-method hyper-parameter overrides, e.g. ``{safemax: {lr: 3e-5}}``.
         steps: optimisation steps of every fine-tuning method (Retrain uses ``pretrain.steps``).
         batch_size: forget and retain batch size of every method.
+        include_original: also evaluate the original model (nothing forgotten) as a reference row.
     """
 
     methods: list[str] = field(default_factory=lambda: ["safemax", "retrain", "salun", "ga"])
@@ -120,6 +121,7 @@ class UnlearningConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     steps: int = 200
     batch_size: int = 64
+    include_original: bool = True
 
 
 @dataclass

@@ -173,7 +173,10 @@ class ConditionalDiffusion(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         x_all = torch.randn((len(labels), *self.image_shape), generator=generator)
         if sampler.kind == "ddim":
-            sched = DDIMScheduler.from_config(self.scheduler.config)
+            # No x0 clipping in DDIM: diffusers clips the predicted x0 but keeps the unclipped ε for the direction
+            # term, an inconsistency that CFG's large ε amplifies. Measured on the mnist original at w = 2:
+            # 17 % of samples recognised with clipping, 100 % without (DDPM-1000, which clips consistently: 100 %).
+            sched = DDIMScheduler.from_config(self.scheduler.config, clip_sample=False)
             sched.set_timesteps(sampler.steps)
         else:
             sched = DDPMScheduler.from_config(self.scheduler.config)

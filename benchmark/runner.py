@@ -86,7 +86,8 @@ class BenchmarkRunner:
         specs = []
         for c in u.forget_classes:
             for seed in u.seeds:
-                specs.append(RunSpec(ORIGINAL, c, seed))
+                if u.include_original:
+                    specs.append(RunSpec(ORIGINAL, c, seed))
                 for name in u.methods:
                     specs.append(RunSpec(name, c, seed, method_config=method_config_for(name, self.profile)))
         for s in specs:
