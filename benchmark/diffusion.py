@@ -149,6 +149,22 @@ class ConditionalDiffusion(nn.Module):
         return per_sample if reduction == "none" else per_sample.mean()
 
     # -- sampling --------------------------------------------------------------------------------------------
+    def consistent_eps(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        r"""ε recomputed from the clipped x0 prediction, as guided-diffusion's DDIM does with ``clip_denoised``.
+
+        .. math::
+            \hat x_0 = \mathrm{clip}\big((x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon)/\sqrt{\bar\alpha_t}, -1, 1\big),
+            \qquad \varepsilon' = (x_t - \sqrt{\bar\alpha_t}\,\hat x_0)/\sqrt{1-\bar\alpha_t}.
+
+        Measured on the mnist original at w = 2 (200 samples): diffusers' own DDIM clipping, which clips x0 but
+        keeps the unclipped ε in the direction term, gets 17 % of samples recognised; this consistent form 100 %
+        (DDPM-1000: 100 %). No clipping at all also gives 100 %, but with every ε scaled by 0.97 it falls to 80 %
+        against 98.5 % here: unclipped DDIM would blame a slight, uniform ε shrinkage on the retained classes.
+        """
+        a = self.alphas_cumprod.to(x_t.device)[t].to(x_t.dtype)
+        x0 = ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+        return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+
     @torch.inference_mode()
     def sample(
         self,
@@ -173,9 +189,7 @@ class ConditionalDiffusion(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         x_all = torch.randn((len(labels), *self.image_shape), generator=generator)
         if sampler.kind == "ddim":
-            # No x0 clipping in DDIM: diffusers clips the predicted x0 but keeps the unclipped ε for the direction
-            # term, an inconsistency that CFG's large ε amplifies. Measured on the mnist original at w = 2:
-            # 17 % of samples recognised with clipping, 100 % without (DDPM-1000, which clips consistently: 100 %).
+            # x0 clipping is done by ``consistent_eps`` (the scheduler's own clipping is off, see there).
             sched = DDIMScheduler.from_config(self.scheduler.config, clip_sample=False)
             sched.set_timesteps(sampler.steps)
         else:
@@ -191,6 +205,7 @@ class ConditionalDiffusion(nn.Module):
             for t in sched.timesteps:
                 eps = self.guided_eps(x, t.to(device), lab, sampler.guidance)
                 if sampler.kind == "ddim":
+                    eps = self.consistent_eps(x, t, eps)
                     x = sched.step(eps, t, x, eta=sampler.eta, generator=generator).prev_sample
                 else:
                     x = sched.step(eps, t, x, generator=generator).prev_sample
