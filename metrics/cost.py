@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,20 +21,46 @@ T = TypeVar("T")
 class Cost:
     """Wall-clock seconds and peak memory (MiB) of one measured call.
 
-    On CUDA, ``peak_memory_mb`` is ``torch.cuda.max_memory_allocated`` during the call. On CPU it is the growth
-    of the process's peak resident set size (``ru_maxrss``) during the call: 0 when the call stayed under an
-    earlier peak of the same process, so CPU figures are only comparable between runs in fresh processes or
-    in the order they ran.
+    On CUDA, ``peak_memory_mb`` is ``torch.cuda.max_memory_allocated`` during the call. On CPU it is the highest
+    resident set size seen during the call minus the RSS when it started (sampled every
+    ``RSS_SAMPLE_SECONDS`` by a background thread, so allocations shorter than that can be missed): the memory the
+    call itself added, comparable between methods run one after another in the same process.
     """
 
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
-    memory_kind: str = "cpu-rss-growth"
+    memory_kind: str = "cpu-rss-peak-above-start"
+
+
+RSS_SAMPLE_SECONDS = 0.02
 
 
 def _rss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+    """Current resident set size (Linux /proc); elsewhere the process's peak RSS so far."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+class _RssPeak(threading.Thread):
+    """Polls the RSS until stopped and keeps the highest value."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = _rss_mb()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(RSS_SAMPLE_SECONDS):
+            self.peak = max(self.peak, _rss_mb())
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join()
+        return max(self.peak, _rss_mb())
 
 
 @contextmanager
@@ -43,10 +71,11 @@ def measure(device: torch.device | str | None = None) -> Iterator[Cost]:
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
         cost.memory_kind = "cuda-max-allocated"
     else:
         base = _rss_mb()
+        sampler = _RssPeak()
+        sampler.start()
     start = time.perf_counter()
     try:
         yield cost
@@ -54,9 +83,8 @@ def measure(device: torch.device | str | None = None) -> Iterator[Cost]:
         if cuda:
             torch.cuda.synchronize()
             cost.peak_memory_mb = torch.cuda.max_memory_allocated() / 2**20
-            _ = base
         else:
-            cost.peak_memory_mb = max(0.0, _rss_mb() - base)
+            cost.peak_memory_mb = max(0.0, sampler.stop() - base)
         cost.seconds = time.perf_counter() - start
 
 

@@ -13,7 +13,17 @@ def test_measure_returns_positive_seconds():
         time.sleep(0.02)
     assert isinstance(cost, Cost)
     assert 0.015 < cost.seconds < 5.0
-    assert cost.peak_memory_mb >= 0.0 and cost.memory_kind == "cpu-rss-growth"
+    assert cost.peak_memory_mb >= 0.0 and cost.memory_kind == "cpu-rss-peak-above-start"
+
+
+def test_cpu_peak_memory_sees_a_temporary_allocation():
+    import torch
+
+    with measure("cpu") as cost:
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        time.sleep(0.1)
+        del block
+    assert cost.peak_memory_mb > 40.0
 
 
 def test_measure_call_returns_result_and_cost():
