@@ -105,6 +105,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
                     textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xlabel("unlearning accuracy UA (%) ↑")
     ax.set_ylabel("FID on retained classes ↓")
+    positive = t["fid_mean"][t["fid_mean"] > 0]
+    if len(positive) and positive.max() / positive.min() > 100:
+        ax.set_yscale("log")  # collapsed models score FIDs orders of magnitude above the rest
     ax.set_title("Forgetting vs retained quality (marker size = unlearning time)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -123,6 +126,11 @@ def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = 
         print("no finished runs to put on the leaderboard", file=stream)
         return df
     table = aggregate(df)
+    protocol_file = out_dir / "protocol.txt"
+    if protocol:  # kept so that `unlearnbench leaderboard` can rebuild the table with its protocol
+        protocol_file.write_text(protocol + "\n")
+    elif protocol_file.is_file():
+        protocol = protocol_file.read_text().strip()
     _write_csv(df.drop(columns=[c for c in ("traceback",) if c in df]), out_dir / "runs.csv")
     _write_csv(table, out_dir / "leaderboard.csv")
     markdown = to_markdown(table)

@@ -50,3 +50,9 @@ def test_written_files_show_failed_method(tmp_path, capsys):
     assert (tmp_path / "leaderboard.png").stat().st_size > 1000
     assert len(pd.read_csv(tmp_path / "runs.csv")) == len(RECORDS)
     assert "safemax" in capsys.readouterr().out
+
+
+def test_rebuild_without_protocol_keeps_the_stored_one(tmp_path):
+    write_leaderboard(tmp_path, RECORDS, protocol="sampler X, 7 samples")
+    write_leaderboard(tmp_path, RECORDS)  # what `unlearnbench leaderboard` does
+    assert "sampler X, 7 samples" in (tmp_path / "leaderboard.md").read_text()
