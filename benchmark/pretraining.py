@@ -7,6 +7,7 @@ the EMA weights are what is saved and used.
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
 
-from benchmark.cache import artefact_dir, atomic_directory, config_hash
+from benchmark.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
 from benchmark.config import PretrainConfig, Profile
 from benchmark.diffusion import ConditionalDiffusion
 from benchmark.trainer import build_trainer
@@ -127,13 +128,9 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
     Returns (model on CPU, metadata with ``cache_hit``, directory). The key hashes data, UNet, recipe, classes and
     seed, so any change retrains while an identical rerun loads in seconds.
     """
-    from benchmark.cache import to_jsonable
-
     seed = profile.seed if seed is None else seed
     directory = artefact_dir(profile.runtime.cache_dir, kind, diffusion_cache_key(profile, classes, seed))
     if (directory / "metadata.json").is_file():
-        import json
-
         model = ConditionalDiffusion.load(directory, image_size=profile.data.image_size)
         meta = json.loads((directory / "metadata.json").read_text())
         return model, {**meta, "cache_hit": True}, directory

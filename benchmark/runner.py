@@ -95,28 +95,26 @@ class BenchmarkRunner:
         return specs
 
     # -- main entry --------------------------------------------------------------------------------------------
-    def validate(self) -> UnlearningDataModule:
-        """Check methods, method arguments and forget classes before any expensive work; returns the data."""
+    def validate(self) -> tuple[UnlearningDataModule, list[RunSpec]]:
+        """Check methods, method arguments and forget classes before any expensive work; returns (data, grid)."""
         from methods import get_method
 
         for name in self.profile.unlearning.methods:
             get_method(name)
         data = UnlearningDataModule(self.profile.data, batch_size=self.profile.unlearning.batch_size,
                                     seed=self.profile.seed)
-        self.plan(data.num_classes)
-        return data
+        return data, self.plan(data.num_classes)
 
     def run(self) -> list[dict]:
         p = self.profile
         configure_threads(p.runtime)
         stages = StageLog(total=4)
         stages.begin(f"data: {p.data.source} at {p.data.image_size}px")
-        data = self.validate()
+        data, specs = self.validate()
         x_train, _ = data.split("train")
         stages.end(f"{len(x_train)} training images, {data.num_classes} classes")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.out_dir / "config.json", {"profile": p, "pretrained": self.pretrained})
-        specs = self.plan(data.num_classes)
         todo = [s for s in specs if self.force or not self.record_path(s).is_file()]
         stages.say(f"{len(specs)} runs in the grid, {len(specs) - len(todo)} already done, {len(todo)} to run")
 
@@ -134,7 +132,6 @@ class BenchmarkRunner:
         device = pick_device(p.runtime)
         evaluator = self._evaluator(classifier, data, device)
         context = {"classifier": {k: cls_meta[k] for k in ("name", "test_accuracy")},
-                   "original": {k: orig_meta.get(k) for k in ("train_seconds", "steps", "seed", "source")},
                    "hardware": hardware(), "versions": library_versions()}
         for i, spec in enumerate(todo, 1):
             stages.say(f"run {i}/{len(todo)}: {spec.method}, forget class {spec.forget_class} "
@@ -189,8 +186,9 @@ class BenchmarkRunner:
             L.seed_everything(spec.seed, verbose=False)
             if spec.method == ORIGINAL:
                 model = original
-                record.update(prepare_seconds=0.0, unlearn_seconds=0.0, peak_memory_mb=0.0, memory_kind="",
-                              cached=True)
+                # nothing is unlearned: no time spent; memory is not measured for the reference row
+                record.update(prepare_seconds=0.0, unlearn_seconds=0.0, peak_memory_mb=float("nan"),
+                              memory_kind="not measured", cached=True)
             else:
                 method = create_method(spec.method, original=original, forget_class=spec.forget_class, data=data,
                                        profile=p, seed=spec.seed)

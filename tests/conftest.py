@@ -38,3 +38,22 @@ def tiny_profile(session_cache):
     return load_profile("smoke", [f"runtime.cache_dir={session_cache}", "runtime.progress=false",
                                   "runtime.logger=none", "pretrain.steps=60", "pretrain.warmup_steps=10",
                                   "classifier.epochs=1", "classifier.min_accuracy=0.0"])
+
+
+@pytest.fixture
+def profile(tiny_profile):
+    """The tiny profile with an unlearning budget of 4 steps at batch 16 (method tests)."""
+    import copy
+
+    p = copy.deepcopy(tiny_profile)
+    p.unlearning.steps = 4
+    p.unlearning.batch_size = 16
+    return p
+
+
+@pytest.fixture
+def data(profile):
+    """The tiny profile's data at its unlearning batch size."""
+    from datasets import UnlearningDataModule
+
+    return UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.diffusion import ConditionalDiffusion
-from datasets import UnlearningDataModule
 from methods import (
     ENTRY_POINT_GROUP,
     MethodConfigError,
@@ -29,19 +27,6 @@ from methods import (
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "examples" / "null_label_plugin"
 BUILTINS = {"safemax", "salun", "rl", "ga", "ft", "retrain"}
-
-
-@pytest.fixture
-def profile(tiny_profile):
-    p = copy.deepcopy(tiny_profile)
-    p.unlearning.steps = 2
-    p.unlearning.batch_size = 16
-    return p
-
-
-@pytest.fixture
-def data(profile) -> UnlearningDataModule:
-    return UnlearningDataModule(profile.data, batch_size=16, seed=0)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
@@ -18,21 +16,8 @@ FORGET = 0
 
 
 @pytest.fixture
-def profile(tiny_profile):
-    p = copy.deepcopy(tiny_profile)
-    p.unlearning.steps = 4
-    p.unlearning.batch_size = 16
-    return p
-
-
-@pytest.fixture
 def original(profile):
     return load_original(profile)[0]
-
-
-@pytest.fixture
-def data(profile) -> UnlearningDataModule:
-    return UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)
 
 
 def state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
