@@ -35,6 +35,16 @@ def _prepared(source: str, path: str | None, image_size: int, max_per_class: int
     return resize_uint8(images, image_size), labels.clone(), tuple(raw.class_names)
 
 
+@lru_cache(maxsize=4)
+def _subset(source: str, path: str | None, image_size: int, max_per_class: int | None, classes: tuple[int, ...],
+            split: Split) -> TensorDataset:
+    x, y, _ = _prepared(source, path, image_size, max_per_class, split)
+    mask = torch.isin(y, torch.as_tensor(classes, dtype=y.dtype))
+    if not mask.any():
+        raise DataSourceError(f"{source}/{split} has no images of classes {list(classes)}")
+    return TensorDataset(x[mask], y[mask])
+
+
 def prepared_split(config: DataConfig, split: Split) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """(images in [-1,1] at the profile size, labels, class names); cached in memory per config and split."""
     x, y, names = _prepared(config.source, config.path, config.image_size, config.max_per_class, split)
@@ -89,14 +99,12 @@ class UnlearningDataModule(L.LightningDataModule):
         return int(c)
 
     def subset(self, classes: Sequence[int], split: Split = "train") -> TensorDataset:
-        """The images of ``classes`` only (a TensorDataset of (image, label))."""
+        """The images of ``classes`` only (a TensorDataset of (image, label)); the same object for the same data,
+        classes and split (cached), so Retrain's training set *is* the shared retain set."""
         for c in classes:
             self.check_class(c)
-        x, y = self.split(split)
-        mask = torch.isin(y, torch.as_tensor(list(classes), dtype=y.dtype))
-        if not mask.any():
-            raise DataSourceError(f"{self.config.source}/{split} has no images of classes {list(classes)}")
-        return TensorDataset(x[mask], y[mask])
+        return _subset(self.config.source, self.config.path, self.config.image_size, self.config.max_per_class,
+                       tuple(sorted(int(c) for c in classes)), split)
 
     def loader(self, dataset: TensorDataset, shuffle: bool = True, batch_size: int | None = None,
                drop_last: bool = False) -> DataLoader:

@@ -20,34 +20,15 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-Split = Literal["train", "test"]
+from datasets.config import DataConfig, Split
 
 
 class DataSourceError(RuntimeError):
     """Missing or malformed data: the message names the path, what was expected and how to get it."""
-
-
-@dataclass
-class DataConfig:
-    """Which images the suite uses.
-
-    Attributes:
-        source: a registered source name (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``, ``folder``).
-        path: local directory for sources that read files (``mnist`` IDX, ``fashion-mnist``, ``cifar10``,
-            ``folder``); ``None`` uses the source's default.
-        image_size: images are resized (area/bilinear, antialiased) to ``image_size``×``image_size``.
-        max_per_class: keep at most this many training images per class (``None`` = all); for tests.
-    """
-
-    source: str = "mnist"
-    path: str | None = None
-    image_size: int = 16
-    max_per_class: int | None = None
 
 
 @dataclass

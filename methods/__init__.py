@@ -1,51 +1,50 @@
-"""Unlearning methods: the base class, the registry and the built-ins (which register themselves on import).
+"""Unlearning methods: the base class, the registry and the built-ins.
 
 Built-ins: ``safemax`` (SAFEMax), ``salun`` (SalUn), ``rl`` (Random Label), ``ga`` (gradient ascent), ``ft``
 (fine-tune), ``retrain`` (Retrain). Plugins: a class path ``pkg.module:Class`` or an entry point in group
 ``unlearnbench.methods`` (see :mod:`methods.registry` and ``examples/null_label_plugin``).
+
+Names are imported on first use (``from methods import SAFEMax`` loads torch; ``methods.registry`` alone does not).
 """
 
-# importing the built-in modules registers them (each imports methods.registry itself)
-from methods.base import Batch, MethodConfig, UnlearningMethod, UnlearningOutcome, run_unlearning
-from methods.finetune import FineTune
-from methods.gradient_ascent import GradientAscent
-from methods.random_label import RandomLabel
-from methods.registry import (
-    ENTRY_POINT_GROUP,
-    MethodConfigError,
-    MethodError,
-    UnknownMethodError,
-    available_methods,
-    build_config,
-    create_method,
-    get_method,
-    method_config_for,
-    register_method,
-)
-from methods.retrain import Retrain
-from methods.safemax import SAFEMax
-from methods.salun import SalUn
+from __future__ import annotations
 
-__all__ = [
-    "Batch",
-    "ENTRY_POINT_GROUP",
-    "FineTune",
-    "GradientAscent",
-    "MethodConfig",
-    "MethodConfigError",
-    "MethodError",
-    "RandomLabel",
-    "Retrain",
-    "SAFEMax",
-    "SalUn",
-    "UnknownMethodError",
-    "UnlearningMethod",
-    "UnlearningOutcome",
-    "available_methods",
-    "build_config",
-    "create_method",
-    "get_method",
-    "method_config_for",
-    "register_method",
-    "run_unlearning",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Batch": "methods.base",
+    "MethodConfig": "methods.base",
+    "UnlearningMethod": "methods.base",
+    "UnlearningOutcome": "methods.base",
+    "run_unlearning": "methods.base",
+    "ENTRY_POINT_GROUP": "methods.registry",
+    "MethodConfigError": "methods.registry",
+    "MethodError": "methods.registry",
+    "UnknownMethodError": "methods.registry",
+    "available_methods": "methods.registry",
+    "build_config": "methods.registry",
+    "canonical_name": "methods.registry",
+    "check_method_args": "methods.registry",
+    "create_method": "methods.registry",
+    "get_method": "methods.registry",
+    "method_config_for": "methods.registry",
+    "method_summary": "methods.registry",
+    "register_method": "methods.registry",
+    "resolve_entry": "methods.registry",
+    "unlearn": "methods.registry",
+    "FineTune": "methods.finetune",
+    "GradientAscent": "methods.gradient_ascent",
+    "RandomLabel": "methods.random_label",
+    "Retrain": "methods.retrain",
+    "SAFEMax": "methods.safemax",
+    "SalUn": "methods.salun",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'methods' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -2,7 +2,7 @@ r"""The base class of every unlearning method and the one function the runner ca
 
 An :class:`UnlearningMethod` is a LightningModule that turns the original model into an unlearned one. It works
 on ``self.model = original.clone()`` (the original is never modified) and is trained by the suite's one Trainer
-(:func:`benchmark.trainer.build_trainer`), so device, precision and seeding are identical for every method.
+(:func:`benchmark.foundation.trainer.build_trainer`), so device, precision and seeding are identical for every method.
 
 A fine-tuning method only has to define
 
@@ -29,11 +29,11 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.config import Profile, UnlearningConfig
-from benchmark.diffusion import ConditionalDiffusion, Reduction
-from benchmark.trainer import build_trainer, pick_device
+from benchmark.foundation.config import Profile, UnlearningConfig
+from benchmark.foundation.diffusion import ConditionalDiffusion, Reduction
+from benchmark.foundation.trainer import build_trainer, pick_device
 from datasets import UnlearningDataModule
-from metrics.cost import measure
+from metrics.cost import Cost, stopwatch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -47,18 +47,23 @@ class MethodConfig:
         grad_clip: gradient-norm clip applied by the Trainer before every step (``None`` = off); 1.0 as in the
             reference code.
         label_dropout: probability of replacing a class label by the null class in every conditional forward
-            pass of the loss, as in pretraining (0.1, the shared recipe [code]).
+            pass on *retained* images, as in pretraining (0.1, the shared recipe [code]).
+        forget_label_dropout: the same for every conditional pass on *forget-class* images (0.1 [code] for
+            SalUn/RL/GA). One switch for every method (equal budget); a method that changes its default says why
+            in its docstring, and the leaderboard's protocol prints each method's setting.
     """
 
     lr: float = 1e-4
     grad_clip: float | None = 1.0
     label_dropout: float = 0.1
+    forget_label_dropout: float = 0.1
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.label_dropout < 1.0:
-            raise ValueError(f"label_dropout must lie in [0, 1), got {self.label_dropout}")
+        for name in ("label_dropout", "forget_label_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
 
 
 @dataclass
@@ -68,7 +73,8 @@ class UnlearningOutcome:
     Attributes:
         prepare_seconds: wall-clock of ``prepare()`` (the method's prior, e.g. SalUn's mask).
         unlearn_seconds: wall-clock of the unlearning itself (``trainer.fit``; Retrain: its recorded training time).
-        peak_memory_mb / memory_kind: see :class:`metrics.cost.Cost` (the larger of the two phases).
+        peak_memory_mb / memory_kind: see :mod:`metrics.cost`; ``None`` means "the window of :func:`unlearn`
+            measures it" (a method reports its own figure only for work done elsewhere, e.g. a cached Retrain).
         steps: optimiser steps taken. cached: the result came from a cache (Retrain).
         extra: method-specific scalars, stored in the run record as ``extra_<key>``.
     """
@@ -76,9 +82,9 @@ class UnlearningOutcome:
     model: ConditionalDiffusion
     prepare_seconds: float
     unlearn_seconds: float
-    peak_memory_mb: float
-    memory_kind: str
     steps: int
+    peak_memory_mb: float | None = None
+    memory_kind: str = ""
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -131,6 +137,9 @@ class UnlearningMethod(L.LightningModule):
         """Method-specific scalars for the run record (e.g. the mask density)."""
         return {}
 
+    def record_memory(self, cost: Cost) -> None:
+        """Called with the run's measured memory (a method that caches its work, like Retrain, keeps it)."""
+
     def unlearned_model(self) -> ConditionalDiffusion:
         """The unlearned model, on CPU in eval mode (like the original)."""
         return self.model.cpu().eval()
@@ -140,9 +149,11 @@ class UnlearningMethod(L.LightningModule):
         """``n`` copies of the forget class c_f."""
         return torch.full((n,), self.forget_class, dtype=torch.long, device=device)
 
-    def dropped(self, labels: torch.Tensor) -> torch.Tensor:
-        """Labels with the config's CFG label dropout applied (independently per call)."""
-        return self.model.drop_labels(labels, self.config.label_dropout)
+    def dropped(self, labels: torch.Tensor, on_forget: bool) -> torch.Tensor:
+        """Labels with CFG label dropout applied (independently per call): ``forget_label_dropout`` for a pass on
+        forget-class images (``on_forget=True``), ``label_dropout`` for a pass on retained images."""
+        p = self.config.forget_label_dropout if on_forget else self.config.label_dropout
+        return self.model.drop_labels(labels, p)
 
     def noised(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x_t, t, ε): a forward-process sample with t ~ U{0..T−1}, ε ~ N(0, I)."""
@@ -150,10 +161,10 @@ class UnlearningMethod(L.LightningModule):
         t = self.model.sample_timesteps(x0.shape[0], x0.device)
         return self.model.add_noise(x0, noise, t), t, noise
 
-    def standard_loss(self, batch: Batch, reduction: Reduction = "pixel_sum") -> torch.Tensor:
-        """L(x_0, c) on a batch of (images, labels), with the config's label dropout."""
+    def standard_loss(self, batch: Batch, reduction: Reduction = "pixel_sum", on_forget: bool = False) -> torch.Tensor:
+        """L(x_0, c) on a batch of (images, labels), with the label dropout of its kind of images."""
         x0, labels = batch
-        return self.model.denoising_loss(x0, self.dropped(labels), reduction=reduction)
+        return self.model.denoising_loss(x0, self.dropped(labels, on_forget), reduction=reduction)
 
     # -- Lightning -------------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Batch], batch_idx: int) -> torch.Tensor:
@@ -187,26 +198,24 @@ class UnlearningMethod(L.LightningModule):
     def run(self, logger: Any = False) -> UnlearningOutcome:
         """Seed, time ``prepare()``, then time ``trainer.fit`` for ``budget.steps`` steps on the suite's Trainer.
 
-        Methods that are not a fine-tuning loop override this and return their own outcome.
+        Memory is measured around the whole run by :func:`methods.registry.unlearn`. Methods that are not a
+        fine-tuning loop override this and return their own outcome.
         """
         L.seed_everything(self.seed, workers=True, verbose=False)
         device = pick_device(self.profile.runtime)
         self.model.to(device)
-        with measure(device) as prior:
+        with stopwatch(device) as prior:
             self.prepare()
         trainer = build_trainer(self.profile.runtime, max_steps=self.budget.steps, grad_clip=self.config.grad_clip,
                                 logger=logger)
-        with measure(device) as cost:
+        with stopwatch(device) as cost:
             trainer.fit(self)
         final = trainer.callback_metrics.get("unlearn/loss")
-        extra = {"final_loss": float(final) if final is not None else float("nan"),
-                 "prepare_peak_memory_mb": prior.peak_memory_mb, **self.extra_info()}
+        extra = {"final_loss": float(final) if final is not None else float("nan"), **self.extra_info()}
         return UnlearningOutcome(
             model=self.unlearned_model(),
             prepare_seconds=prior.seconds,
             unlearn_seconds=cost.seconds,
-            peak_memory_mb=max(prior.peak_memory_mb, cost.peak_memory_mb),
-            memory_kind=cost.memory_kind,
             steps=int(trainer.global_step),
             cached=False,
             extra=extra,
@@ -214,5 +223,5 @@ class UnlearningMethod(L.LightningModule):
 
 
 def run_unlearning(method: UnlearningMethod, logger: Any = False) -> UnlearningOutcome:
-    """Run one method end to end (what the benchmark runner calls); see :meth:`UnlearningMethod.run`."""
+    """Run an already created method (times only; :func:`methods.registry.unlearn` also measures memory)."""
     return method.run(logger)

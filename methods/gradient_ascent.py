@@ -12,7 +12,8 @@ Options and defaults (``Config``):
 * ``alpha`` α = 1e-3 — [open], our choice. The reference code uses one ``--alpha`` flag for all its methods and
   documents only SalUn's 1e-3; METHODS.md gives GA "the same optimiser and steps as SalUn", so GA gets SalUn's
   α (calibrated to the same pixel-sum reductions) as well.
-* ``lr`` = 1e-4 Adam (weight decay 0), ``grad_clip`` = 1.0, ``label_dropout`` = 0.1 — as SalUn ([code]).
+* ``lr`` = 1e-4 Adam (weight decay 0), ``grad_clip`` = 1.0, ``label_dropout`` = ``forget_label_dropout`` = 0.1 —
+  as SalUn ([code]): the ascent term is a pass on forget images.
 """
 
 from __future__ import annotations
@@ -37,5 +38,5 @@ class GradientAscent(UnlearningMethod):
 
     def loss(self, forget_batch: Batch | None, retain_batch: Batch | None) -> torch.Tensor:
         r"""L = −L(x_f, c_f) + α · L(x_r, c_r), both summed over pixels and averaged over the batch."""
-        return -self.standard_loss(forget_batch, "pixel_sum") + self.config.alpha * self.standard_loss(
+        return -self.standard_loss(forget_batch, "pixel_sum", on_forget=True) + self.config.alpha * self.standard_loss(
             retain_batch, "pixel_sum")

@@ -13,8 +13,9 @@ Options and defaults (``Config``):
 * ``alpha`` α = 1e-3 ([code], the SalUn README's command).
 * ``pseudo_label`` = ``next`` ([code]): c′ = (c_f + 1) mod K, a fixed class, as in the current reference code;
   ``random`` draws c′ uniformly from the other K − 1 classes per sample (the paper and older code) — [open].
-* ``label_dropout`` = 0.1 ([code]): the forget pass, the c′ pass and the retain pass each drop labels to the null
-  class independently with p = 0.1, as the reference model does in training mode.
+* ``forget_label_dropout`` = ``label_dropout`` = 0.1 ([code]): the forget pass and the c′ pass (on forget
+  images) and the retain pass each drop labels to the null class independently with p = 0.1, as the reference
+  model does in training mode.
 * ``lr`` = 1e-4 Adam (weight decay 0), ``grad_clip`` = 1.0 ([code]); steps and batch size (forget and retain) are
   the profile's shared budget (reference: 1000 steps at batch 128 + 128, no EMA).
 """
@@ -54,7 +55,7 @@ class RandomLabel(UnlearningMethod):
         r"""L = MSE(ε_θ(x_t, t, c_f), sg ε_θ(x_t, t, c′)) + α · L(x_r, c_r) (pixel sum, batch mean)."""
         x0, _ = forget_batch
         x_t, t, _ = self.noised(x0)
-        eps = self.model(x_t, t, self.dropped(self.forget_labels(len(x0), x0.device)))
+        eps = self.model(x_t, t, self.dropped(self.forget_labels(len(x0), x0.device), on_forget=True))
         with torch.no_grad():
-            target = self.model(x_t, t, self.dropped(self.pseudo_labels(len(x0), x0.device)))
+            target = self.model(x_t, t, self.dropped(self.pseudo_labels(len(x0), x0.device), on_forget=True))
         return F.mse_loss(eps, target) + self.config.alpha * self.standard_loss(retain_batch, "pixel_sum")

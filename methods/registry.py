@@ -1,6 +1,8 @@
 """Method registry: built-ins by name, third-party plugins by class path or Python entry point.
 
-* Built-ins register themselves with ``@register_method("name")``.
+* Built-ins are listed in ``BUILTIN_METHODS`` (name → ``module:Class``) and imported on first use; each
+  registers itself with ``@register_method("name")``. Listing them (``unlearnbench methods``) reads their
+  docstrings from source without importing torch.
 * A plugin is used by class path, ``--methods my_pkg.module:MyMethod``, with nothing installed, or
 * declared as an entry point in group ``unlearnbench.methods`` of an installed distribution::
 
@@ -15,21 +17,33 @@ the profile, then explicit overrides; an unknown key or a badly typed value is r
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
+import importlib.util
 import types
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from benchmark.config import Profile
-from benchmark.diffusion import ConditionalDiffusion
-from datasets import UnlearningDataModule
-from methods.base import UnlearningMethod
+if TYPE_CHECKING:
+    from benchmark.foundation.config import Profile
+    from benchmark.foundation.diffusion import ConditionalDiffusion
+    from datasets import UnlearningDataModule
+    from methods.base import UnlearningMethod, UnlearningOutcome
 
 ENTRY_POINT_GROUP = "unlearnbench.methods"
 PLUGIN_HINT = (f"add your own as a class path (--methods my_pkg.module:MyMethod) or as an entry point in group "
                f"{ENTRY_POINT_GROUP!r} (README, 'Adding a method as a plugin'; example in examples/)")
+
+BUILTIN_METHODS = {
+    "safemax": "methods.safemax:SAFEMax",
+    "retrain": "methods.retrain:Retrain",
+    "salun": "methods.salun:SalUn",
+    "rl": "methods.random_label:RandomLabel",
+    "ga": "methods.gradient_ascent:GradientAscent",
+    "ft": "methods.finetune:FineTune",
+}
 
 _REGISTRY: dict[str, type[UnlearningMethod]] = {}
 
@@ -61,6 +75,8 @@ def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[Unlear
 
 
 def _check_method_class(obj: Any, source: str) -> type[UnlearningMethod]:
+    from methods.base import UnlearningMethod
+
     if not (isinstance(obj, type) and issubclass(obj, UnlearningMethod)):
         raise MethodError(f"{source!r} is {obj!r}, not a subclass of methods.UnlearningMethod")
     if not dataclasses.is_dataclass(obj.Config):
@@ -96,6 +112,9 @@ def get_method(name: str) -> type[UnlearningMethod]:
         return _load_class_path(name)
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name in BUILTIN_METHODS:
+        importlib.import_module(BUILTIN_METHODS[name].partition(":")[0])  # registers itself
+        return _REGISTRY[name]
     plugins = _plugin_entry_points()
     if name in plugins:
         try:
@@ -109,8 +128,41 @@ def get_method(name: str) -> type[UnlearningMethod]:
 
 
 def available_methods() -> list[str]:
-    """Names of the built-in methods and of the installed entry-point plugins, sorted."""
-    return sorted(set(_REGISTRY) | set(_plugin_entry_points()))
+    """Names of the built-in methods and of the installed entry-point plugins, sorted (nothing is imported)."""
+    return sorted(set(_REGISTRY) | set(BUILTIN_METHODS) | set(_plugin_entry_points()))
+
+
+def canonical_name(name: str) -> str:
+    """One name per method class: its registered name when that name resolves to the same class, else its class
+    path. ``methods.safemax:SAFEMax`` and ``safemax`` are one method, and one leaderboard row."""
+    cls = get_method(name)
+    if cls.name:
+        try:
+            if get_method(cls.name) is cls:
+                return cls.name
+        except MethodError:
+            pass
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def method_summary(name: str) -> str:
+    """The first line of a method's class docstring, read from its source file without importing it."""
+    target = BUILTIN_METHODS.get(name) or (_plugin_entry_points()[name].value if name in _plugin_entry_points()
+                                           else None)
+    if target is None or name in _REGISTRY:
+        doc = (get_method(name).__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+    module_name, _, attr = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+        tree = ast.parse(open(spec.origin).read()) if spec and spec.origin else None
+    except (ImportError, OSError, SyntaxError, ValueError):
+        tree = None
+    for node in tree.body if tree else []:
+        if isinstance(node, ast.ClassDef) and node.name == attr.split(".")[-1]:
+            doc = (ast.get_docstring(node) or "").strip()
+            return doc.splitlines()[0] if doc else ""
+    return f"({target})"
 
 
 # -- configuration ---------------------------------------------------------------------------------------------
@@ -200,6 +252,36 @@ def method_config_for(name: str, profile: Profile, overrides: Mapping[str, Any] 
     return dataclasses.asdict(config)
 
 
+def check_method_args(profile: Profile) -> None:
+    """Every key of ``unlearning.method_args`` must name a known method (a typo would be silently ignored), and
+    every ``unlearning.variants`` entry a known base method with valid options. Raises MethodConfigError."""
+    u = profile.unlearning
+    for key in u.method_args:
+        try:
+            get_method(key)
+        except UnknownMethodError as err:
+            raise MethodConfigError(f"unlearning.method_args names {key!r}, which is not a method ({err}). "
+                                    "Fix the name, or remove the entry") from None
+    for label, spec in u.variants.items():
+        if label in available_methods():
+            raise MethodConfigError(f"unlearning.variants: {label!r} is already a method name; give the variant "
+                                    "another name (e.g. safemax_fld0.1)")
+        if "method" not in (spec or {}):
+            raise MethodConfigError(f"unlearning.variants.{label} needs a 'method' key naming its base method, "
+                                    "e.g. {method: safemax, forget_label_dropout: 0.1}")
+        method_config_for(spec["method"], profile, {k: v for k, v in spec.items() if k != "method"})
+
+
+def resolve_entry(entry: str, profile: Profile) -> tuple[str, str, dict[str, Any]]:
+    """An entry of ``unlearning.methods`` as (row label, canonical method name, option overrides): a variant name
+    resolves to its base method and options; a method (by name or class path) to its canonical name."""
+    spec = profile.unlearning.variants.get(entry)
+    if spec is not None:
+        return entry, canonical_name(spec["method"]), {k: v for k, v in spec.items() if k != "method"}
+    name = canonical_name(entry)
+    return name, name, {}
+
+
 def create_method(
     name: str,
     original: ConditionalDiffusion,
@@ -213,3 +295,33 @@ def create_method(
     cls = get_method(name)
     config = build_config(cls, {**_profile_args(name, cls, profile), **(overrides or {})}, name)
     return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed)
+
+
+def unlearn(
+    name: str,
+    original: ConditionalDiffusion,
+    forget_class: int,
+    data: UnlearningDataModule,
+    profile: Profile,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    logger: Any = False,
+) -> UnlearningOutcome:
+    """Create the method and run it inside one memory window: what the runner calls.
+
+    The shared inputs (the original, the data and its forget/retain sets) exist before the window opens, so the
+    peak memory is what the method itself allocates: its model copy, optimiser state, activations, extra batches,
+    masks (:mod:`metrics.cost`). Times come from :meth:`UnlearningMethod.run`.
+    """
+    from benchmark.foundation.trainer import pick_device
+    from metrics.cost import peak_memory
+
+    data.forget_dataset(forget_class)
+    data.retain_dataset(forget_class)
+    with peak_memory(pick_device(profile.runtime)) as memory:
+        method = create_method(name, original, forget_class, data, profile, seed=seed, overrides=overrides)
+        outcome = method.run(logger)
+    if outcome.peak_memory_mb is None:
+        outcome.peak_memory_mb, outcome.memory_kind = memory.peak_memory_mb, memory.memory_kind
+        method.record_memory(memory)
+    return outcome

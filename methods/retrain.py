@@ -1,6 +1,6 @@
 r"""Retrain (the gold standard): train from scratch on the retained classes only, with the pretraining recipe.
 
-Nothing is fine-tuned: the model is :func:`benchmark.pretraining.train_or_load_diffusion` on the classes
+Nothing is fine-tuned: the model is :func:`benchmark.foundation.pretraining.train_or_load_diffusion` on the classes
 {0..K−1} \ {c_f} — same UNet, steps, optimiser, warm-up, clip, label dropout and EMA as the original model
 ([code]), seeded with the profile's seed like the original. Its data module serves the retained classes only, so
 no forget-class image is ever seen.
@@ -8,8 +8,14 @@ no forget-class image is ever seen.
 It is cached (``<cache_dir>/retrain/<key>``), so one Retrain model per forget class serves every run seed and
 every rerun. The outcome always reports the *recorded* training time (``train_seconds`` of the cached metadata)
 as ``unlearn_seconds`` — the reference t_retrain of RTE = t_retrain / t_method — with ``cached`` saying whether it
-was trained now; the actual wall-clock of this call is ``extra["load_seconds"]``. The training's peak memory is
-stored next to the cached model (``retrain_cost.json``) and reported again on cache hits.
+was trained now; the actual wall-clock of this call is ``extra["load_seconds"]``. The cache key includes the
+hardware, thread count, precision and library versions, so that recorded time was measured on this hardware. The
+training's peak memory (measured by :func:`methods.registry.unlearn` under the suite's memory rule) is stored next
+to the cached model (``retrain_cost.json``) and reported again on cache hits.
+
+A user's own original model (``--pretrained``) does not change Retrain: it always trains with the *profile's*
+recipe (``pretrain.*`` and ``unet.*``), which is only a fair "never saw the class" reference if the user's model
+was trained with that same recipe (README, "Bring your own original model").
 
 Options: none (``Config`` is empty); change ``pretrain.*`` in the profile to change the recipe, which also
 changes the original model.
@@ -22,12 +28,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.cache import write_json_atomic
-from benchmark.pretraining import train_or_load_diffusion
-from benchmark.trainer import pick_device
+from benchmark.foundation.cache import write_json_atomic
+from benchmark.foundation.pretraining import train_or_load_diffusion
+from benchmark.foundation.trainer import pick_device
 from methods.base import UnlearningMethod, UnlearningOutcome
 from methods.registry import register_method
-from metrics.cost import measure
+from metrics.cost import Cost, stopwatch
 
 COST_FILE = "retrain_cost.json"
 
@@ -44,24 +50,26 @@ class Retrain(UnlearningMethod):
         return [c for c in range(self.data.num_classes) if c != self.forget_class]
 
     def run(self, logger: Any = False) -> UnlearningOutcome:
-        """Train (or load the cached) retained-classes model; report its recorded training time and memory."""
+        """Train (or load the cached) retained-classes model; report its recorded training time (and, on a cache
+        hit, the peak memory recorded when it was trained)."""
         device = pick_device(self.profile.runtime)
-        with measure(device) as cost:
+        with stopwatch(device) as cost:
             model, meta, directory = train_or_load_diffusion(self.profile, classes=self.retained_classes(),
                                                              seed=self.profile.seed, kind="retrain", logger=logger)
-        cost_file = directory / COST_FILE
-        if not meta["cache_hit"]:
-            write_json_atomic(cost_file, {"peak_memory_mb": cost.peak_memory_mb, "memory_kind": cost.memory_kind,
-                                          "wall_seconds": cost.seconds})
-        recorded = json.loads(cost_file.read_text()) if cost_file.is_file() else {}
+        self._cost_file = directory / COST_FILE
+        recorded = json.loads(self._cost_file.read_text()) if meta["cache_hit"] and self._cost_file.is_file() else {}
         self.model = model
         return UnlearningOutcome(
             model=self.unlearned_model(),
             prepare_seconds=0.0,
             unlearn_seconds=float(meta["train_seconds"]),
-            peak_memory_mb=float(recorded.get("peak_memory_mb", math.nan)),
-            memory_kind=str(recorded.get("memory_kind", cost.memory_kind)),
             steps=int(meta["steps"]),
             cached=bool(meta["cache_hit"]),
+            peak_memory_mb=float(recorded.get("peak_memory_mb", math.nan)) if meta["cache_hit"] else None,
+            memory_kind=str(recorded.get("memory_kind", "not recorded")) if meta["cache_hit"] else "",
             extra={"load_seconds": cost.seconds, "retrain_seed": int(meta["seed"])},
         )
+
+    def record_memory(self, cost: Cost) -> None:
+        """Keep the training's peak memory next to the cached model, for later cache hits."""
+        write_json_atomic(self._cost_file, {"peak_memory_mb": cost.peak_memory_mb, "memory_kind": cost.memory_kind})

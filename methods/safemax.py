@@ -23,10 +23,12 @@ Options and defaults (``Config``):
   SalUn reference code does (it multiplies the loss, hence β's scale, by C·H·W).
 * ``lr`` = 1e-4 (Adam, weight decay 0), ``grad_clip`` = 1.0 — [open] optimiser defaults of METHODS.md; the number
   of steps and the batch size are the profile's shared budget (``unlearning.steps`` / ``batch_size``).
-* ``label_dropout`` = 0 — our choice: the loss is defined on ε_θ(x_t, t, c_f), so every forget pass is
-  conditioned on c_f. Keeping the pretraining's 10 % dropout would also train the *null* (unconditional)
-  prediction towards noise on forget images, and the null prediction enters every class's CFG sample
-  ((1 + w)·ε_c − w·ε_∅), spilling the forgetting into retained classes. Set 0.1 to reproduce that variant.
+* ``forget_label_dropout`` = 0 — our choice (every method has this switch; SalUn/RL/GA keep the shared 0.1):
+  the loss is defined on ε_θ(x_t, t, c_f), so every forget pass is conditioned on c_f. Keeping the
+  pretraining's 10 % dropout would also train the *null* (unconditional) prediction towards noise on forget
+  images, and the null prediction enters every class's CFG sample ((1 + w)·ε_c − w·ε_∅), spilling
+  the forgetting into retained classes. The committed reference results carry the shared 0.1 as an
+  ablation row (``safemax_fld0.1``). ``label_dropout`` (0.1) applies to the retain term.
 
 Caveat (METHODS.md, "Observed in a quick probe"): on small models the forgetting spills into retained classes and
 the working window of lr/steps/β/target is narrow; tune it on a validation forget class, with the same budget as
@@ -40,7 +42,7 @@ from typing import Literal
 
 import torch
 
-from benchmark.diffusion import NUM_TRAIN_TIMESTEPS
+from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS
 from methods.base import Batch, MethodConfig, UnlearningMethod
 from methods.registry import register_method
 
@@ -57,7 +59,7 @@ class SAFEMax(UnlearningMethod):
         target: Literal["noise", "zero"] = "noise"
         retain_weight: float = 0.0
         reduction: Literal["mean", "pixel_sum"] = "mean"
-        label_dropout: float = 0.0
+        forget_label_dropout: float = 0.0
 
         def __post_init__(self) -> None:
             super().__post_init__()
@@ -75,7 +77,7 @@ class SAFEMax(UnlearningMethod):
         r"""L = E[ψ(t)·‖ε_T − ε_θ(x_t, t, c_f)‖²] + β·L(x_r, c_r), ψ(t) = exp(−λt/T), ε_T ⟂ x_t (or 0)."""
         x0, _ = forget_batch
         x_t, t, _ = self.noised(x0)
-        eps = self.model(x_t, t, self.dropped(self.forget_labels(len(x0), x0.device)))
+        eps = self.model(x_t, t, self.dropped(self.forget_labels(len(x0), x0.device), on_forget=True))
         target = torch.randn_like(eps) if self.config.target == "noise" else torch.zeros_like(eps)
         per_sample = (target - eps).pow(2).flatten(1)
         per_sample = per_sample.mean(1) if self.config.reduction == "mean" else per_sample.sum(1)

@@ -21,8 +21,8 @@ parameter's gradient is exactly 0 at every step, so Adam's moments for it stay 0
 masked-out parameters stay bit-identical (tested).
 
 Options and defaults (``Config``, on top of Random Label's ``alpha``, ``pseudo_label``, ``lr``, ``grad_clip``,
-``label_dropout``): ``mask_ratio`` = 0.5, ``saliency_batch_size`` = 128, ``saliency_guidance`` w = 2.0,
-``saliency_clip`` = 1.0 (all [code]).
+``label_dropout``, ``forget_label_dropout``): ``mask_ratio`` = 0.5, ``saliency_batch_size`` = 128,
+``saliency_guidance`` w = 2.0, ``saliency_clip`` = 1.0 (all [code]).
 
 Differences from the public reference DDPM code, where METHODS.md is followed instead: the reference
 ``generate_mask`` also takes an optimiser step after every batch (so later batches see changed weights) and sums

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from benchmark.classifier import EvalClassifier
-from benchmark.config import EvaluationConfig, SamplerConfig
-from benchmark.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
+from benchmark.foundation.classifier import EvalClassifier
+from benchmark.foundation.config import EvaluationConfig, SamplerConfig
+from benchmark.foundation.diffusion import ConditionalDiffusion
 from datasets import UnlearningDataModule
 from metrics.fid import FIDScorer, RealFeatures, build_feature_extractor, real_features
 from metrics.forgetting import (
@@ -67,6 +67,7 @@ class EvaluationResult:
     sampler: str
     sampler_kind: str
     sampler_steps: int
+    sampler_clip: str
     sampler_eta: float
     guidance: float
     forget_samples: int
@@ -177,7 +178,8 @@ class Evaluator:
             class_names=list(self.data.class_names),
             sampler=self.sampler.describe(),
             sampler_kind=self.sampler.kind,
-            sampler_steps=NUM_TRAIN_TIMESTEPS if self.sampler.kind == "ddpm" else self.sampler.steps,
+            sampler_steps=self.sampler.steps,
+            sampler_clip=self.sampler.clip,
             sampler_eta=self.sampler.eta,
             guidance=self.sampler.guidance,
             forget_samples=cfg.forget_samples,

@@ -36,11 +36,11 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from tqdm.auto import tqdm
 
-from benchmark.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
-from benchmark.config import EvaluationConfig
+from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
+from benchmark.foundation.config import EvaluationConfig
 
 if TYPE_CHECKING:
-    from benchmark.classifier import EvalClassifier
+    from benchmark.foundation.classifier import EvalClassifier
     from datasets import UnlearningDataModule
 
 

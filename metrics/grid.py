@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from benchmark.foundation.cache import atomic_path
 
 FORGET_COLOUR = "#d62728"
 
@@ -63,10 +63,6 @@ def save_sample_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Pat
     if title:
         fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.png")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.config import EvaluationConfig, SamplerConfig
+from benchmark.foundation.config import EvaluationConfig, SamplerConfig
 from datasets import DataConfig, ImageSet, UnlearningDataModule, register_source
 from metrics.evaluator import EvaluationResult, Evaluator
 from metrics.fid import FeatureExtractor, InceptionWeightsError, real_features
@@ -158,7 +158,7 @@ def test_record_is_flat_and_carries_the_protocol(data, tmp_path):
     record = result.as_dict()
     json.dumps(record)
     assert all(isinstance(v, (int, float, str, list, type(None))) for v in record.values())
-    assert record["sampler"] == "DDIM-5, eta=0.0, CFG w=2.0" and record["sampler_steps"] == 5
+    assert record["sampler"] == "DDIM-5, eta=0, CFG w=2, x0 clip none" and record["sampler_steps"] == 5
     assert record["sampler_kind"] == "ddim" and record["guidance"] == 2.0
     assert record["forget_samples"] == 40 and record["retain_samples_per_class"] == 5
     assert record["seed"] == 11 and record["forget_class_name"] == "three" and record["eval_seconds"] > 0
@@ -213,8 +213,8 @@ def test_inception_requested_without_weights_is_refused(data, tmp_path):
 
 
 def test_end_to_end_on_tiny_profile(tiny_profile, tmp_path):
-    from benchmark.classifier import train_or_load_classifier
-    from benchmark.pretraining import train_or_load_diffusion
+    from benchmark.foundation.classifier import train_or_load_classifier
+    from benchmark.foundation.pretraining import train_or_load_diffusion
 
     model, _, _ = train_or_load_diffusion(tiny_profile)
     classifier, _ = train_or_load_classifier(tiny_profile)

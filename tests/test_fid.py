@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from benchmark.config import EvaluationConfig
+from benchmark.foundation.config import EvaluationConfig
 from metrics.fid import (
     FIDScorer,
     IdentityFeatures,

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from benchmark.leaderboard import aggregate, records_frame, write_leaderboard
+from benchmark.orchestration.leaderboard import aggregate, records_frame, write_leaderboard
 
 
 def _rec(method, fc, seed, ua, fid, seconds, status="ok", **extra):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from benchmark.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
+from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
 from datasets import UnlearningDataModule
 from methods import RandomLabel, SAFEMax, build_config
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.diffusion import ConditionalDiffusion
+from benchmark.foundation.diffusion import ConditionalDiffusion
+from benchmark.orchestration.cli import main
 from methods import (
     ENTRY_POINT_GROUP,
     MethodConfigError,

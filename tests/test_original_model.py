@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from benchmark.classifier import ClassifierTooWeakError, check_accuracy_floor, train_or_load_classifier
-from benchmark.config import SamplerConfig, UNetConfig
-from benchmark.diffusion import CheckpointError, ConditionalDiffusion
-from benchmark.pretraining import train_or_load_diffusion
+from benchmark.foundation.classifier import ClassifierTooWeakError, check_accuracy_floor, train_or_load_classifier
+from benchmark.foundation.config import SamplerConfig, UNetConfig
+from benchmark.foundation.diffusion import CheckpointError, ConditionalDiffusion
+from benchmark.foundation.pretraining import train_or_load_diffusion
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_bad_checkpoints_give_clear_errors(tiny_model, tmp_path):
     tiny_model.save(tmp_path / "n")
     with pytest.raises(CheckpointError, match="sample_size"):
         ConditionalDiffusion.load(tmp_path / "n", image_size=16)
-    with pytest.raises(CheckpointError, match="class embeddings"):
+    with pytest.raises(CheckpointError, match="num_class_embeds"):
         ConditionalDiffusion.load(tmp_path / "n", num_classes=5)
 
 
@@ -92,7 +92,7 @@ def test_training_cache_hit_and_metadata(tiny_profile):
         assert torch.equal(v1, v2)
     # a change of recipe is a different artefact
     tiny_profile.pretrain.steps += 1
-    from benchmark.pretraining import diffusion_cache_key
+    from benchmark.foundation.pretraining import diffusion_cache_key
 
     assert diffusion_cache_key(tiny_profile, None, 0) not in str(directory)
 

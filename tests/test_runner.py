@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.config import ConfigError, load_profile
-from benchmark.runner import BenchmarkRunner
+from benchmark.foundation.config import ConfigError, load_profile
+from benchmark.orchestration.cli import main
+from benchmark.orchestration.runner import BenchmarkRunner
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_smoke_end_to_end_with_wandb_offline(smoke_args, tmp_path, monkeypatch, 
         assert (out / r["grid_path"]).is_file()
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png", "runs.csv", "config.json"):
         assert (out / name).is_file(), name
-    assert list((out / "wandb").rglob("*.wandb")), "W&B offline run files were not written"
+    assert list((tmp_path / "wandb").rglob("*.wandb")), "W&B offline run files were not written where WANDB_DIR says"
     printed = capsys.readouterr()
     assert "UA" in printed.out + printed.err
 

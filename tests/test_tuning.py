@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmark.tuning import select, write_summary
+from benchmark.orchestration.tuning import select, write_summary
 
 
 def _grid() -> pd.DataFrame:

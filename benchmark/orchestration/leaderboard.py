@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.cache import write_json_atomic
+from benchmark.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
+from metrics.cost import run_time_efficiency
 
 METRICS = [  # (record column, leaderboard header)
     ("ua", "UA ↑"),
@@ -30,21 +31,25 @@ PERCENT = {"ua", "retain_accuracy", "forget_prob"}
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """All records as a table, with RTE = t_retrain / t_method filled per (forget class, seed)."""
+    """All records as a table, with RTE = t_retrain / t_method filled per (forget class, seed).
+
+    RTE uses only a Retrain record of the same forget class, seed *and hardware* (otherwise NaN, shown "—").
+    """
     df = pd.DataFrame(records)
     if df.empty:
         return df
     for col in ("total_seconds", "prepare_seconds", "unlearn_seconds", "peak_memory_mb"):
         if col not in df:
             df[col] = float("nan")
-    retrain = df[(df["method"] == "retrain") & (df.get("status") == "ok")]
-    t_retrain = {(r.forget_class, r.seed): r.total_seconds for r in retrain.itertuples()}
+    df["hardware"] = df["hardware"].fillna("") if "hardware" in df else ""
+    retrain = df[(df["method"] == "retrain") & (df["status"] == "ok")]
+    t_retrain = {(r.forget_class, r.seed, r.hardware): r.total_seconds for r in retrain.itertuples()}
 
     def rte(row) -> float:
-        t = t_retrain.get((row["forget_class"], row["seed"]))
-        if row["method"] == "original" or not t or not row["total_seconds"]:
+        if row["method"] == "original":
             return float("nan")
-        return t / row["total_seconds"]
+        return run_time_efficiency(t_retrain.get((row["forget_class"], row["seed"], row["hardware"])),
+                                   row["total_seconds"])
 
     df["rte"] = df.apply(rte, axis=1)
     return df
@@ -111,14 +116,18 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     ax.set_title("Forgetting vs retained quality (marker size = unlearning time)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(path)
 
 
-def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = "", stream=None) -> pd.DataFrame:
-    """Write ``runs.csv``, ``leaderboard.{md,csv,png}`` under ``out_dir`` and print the table."""
+def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = "", skipped: int = 0,
+                      reference_dir: str | Path | None = None, stream=None) -> pd.DataFrame:
+    """Write ``runs.csv``, ``leaderboard.{md,csv,json,png}`` under ``out_dir`` from ``records`` (the current
+    plan's only: the caller selects them) and print the table, with the committed reference table beside it.
+
+    ``skipped`` (records of other keys in the same folder) is reported, never averaged in.
+    """
     out_dir = Path(out_dir)
     stream = stream or sys.stdout
     df = records_frame(records)
@@ -128,31 +137,45 @@ def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = 
     table = aggregate(df)
     protocol_file = out_dir / "protocol.txt"
     if protocol:  # kept so that `unlearnbench leaderboard` can rebuild the table with its protocol
-        protocol_file.write_text(protocol + "\n")
+        write_text_atomic(protocol_file, protocol + "\n")
     elif protocol_file.is_file():
         protocol = protocol_file.read_text().strip()
-    _write_csv(df.drop(columns=[c for c in ("traceback",) if c in df]), out_dir / "runs.csv")
-    _write_csv(table, out_dir / "leaderboard.csv")
+    with atomic_path(out_dir / "runs.csv") as tmp:
+        df.drop(columns=[c for c in ("traceback",) if c in df]).to_csv(tmp, index=False)
+    with atomic_path(out_dir / "leaderboard.csv") as tmp:
+        table.to_csv(tmp, index=False)
     markdown = to_markdown(table)
     failures = df[df["status"] != "ok"]
     notes = "".join(f"\n- {r.method} (forget {r.forget_class}, seed {r.seed}) FAILED: {r.error}"
                     for r in failures.itertuples())
-    text = (f"# Leaderboard: {df['profile'].iloc[0]}\n\n{protocol}\n\nMean ± std over forget classes × seeds. "
-            "UA = 1 − share of forget-class samples classified as the forget class. RTE = retrain time / method "
-            "time. Unlearning time includes prior work (e.g. SalUn's mask), also shown alone.\n\n"
-            f"{markdown}\n" + (f"\nFailed runs:{notes}\n" if notes else ""))
-    tmp = out_dir / ".leaderboard.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(out_dir / "leaderboard.md")
+    rte_note = ("" if (df["method"] == "retrain").any() else
+                " RTE is \"—\" because this plan has no Retrain run (RTE is only computed against a Retrain timed on "
+                "the same hardware).")
+    skipped_note = (f"\n\n{skipped} record(s) of other settings, code or hardware in {out_dir / 'runs'} are not "
+                    "shown." if skipped else "")
+    hardware = ", ".join(sorted({str(h) for h in df["hardware"] if h})) or "not recorded"
+    text = (f"# Leaderboard: {df['profile'].iloc[0]}\n\n{protocol}\n\nMeasured on: {hardware}.\n\n"
+            "Mean ± std over forget classes × seeds. UA = 1 − share of forget-class samples classified as the forget "
+            "class. RTE = retrain time / method time. Unlearning time includes prior work (e.g. SalUn's mask), also "
+            "shown alone. Peak memory: what the method allocates above the shared inputs (README, \"Peak memory\")."
+            f"{rte_note}\n\n{markdown}\n" + (f"\nFailed runs:{notes}\n" if notes else "") + skipped_note.lstrip("\n")
+            + ("\n" if skipped_note else ""))
+    write_text_atomic(out_dir / "leaderboard.md", text)
     if {"ua_mean", "fid_mean"} <= set(table.columns) and table["fid_mean"].notna().any():
         plot(table, out_dir / "leaderboard.png")
     write_json_atomic(out_dir / "leaderboard.json", table.to_dict("records"))
-    print("\n" + protocol + "\n\n" + markdown + (f"\n\nFailed runs:{notes}" if notes else "") + "\n",
-          file=stream, flush=True)
+    reference = reference_table(reference_dir) if reference_dir else ""
+    print("\n" + protocol + f"\n\nYours ({hardware}):\n\n" + markdown + (f"\n\nFailed runs:{notes}" if notes else "")
+          + skipped_note + (f"\n\n{reference}" if reference else "") + "\n", file=stream, flush=True)
     return table
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+def reference_table(reference_dir: str | Path) -> str:
+    """The committed reference leaderboard of a profile (its hardware line and table), or "" if there is none."""
+    path = Path(reference_dir) / "leaderboard.md"
+    if not path.is_file():
+        return ""
+    lines = path.read_text().splitlines()
+    measured = next((line for line in lines if line.startswith("Measured on:")), "Measured on: not recorded.")
+    table = [line for line in lines if line.startswith("|")]
+    return f"Reference ({path.parent}, {measured[len('Measured on: '):].rstrip('.')}):\n\n" + "\n".join(table)

@@ -8,7 +8,6 @@ the EMA weights are what is saved and used.
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +16,11 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
 
-from benchmark.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
-from benchmark.config import PretrainConfig, Profile
-from benchmark.diffusion import ConditionalDiffusion
-from benchmark.trainer import build_trainer
+from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
+from benchmark.foundation.config import PretrainConfig, Profile
+from benchmark.foundation.diffusion import ConditionalDiffusion
+from benchmark.foundation.provenance import code_fingerprint, environment, hardware, library_versions
+from benchmark.foundation.trainer import build_trainer, pick_device
 from datasets import UnlearningDataModule
 
 
@@ -61,30 +61,6 @@ class DiffusionTraining(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def library_versions() -> dict[str, str]:
-    import diffusers
-    import lightning
-    import timm
-    import torchmetrics
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "diffusers": diffusers.__version__,
-        "torchmetrics": torchmetrics.__version__,
-        "timm": timm.__version__,
-    }
-
-
-def hardware() -> dict[str, str]:
-    info = {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
-            "torch_threads": str(torch.get_num_threads())}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
 def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
                     logger=False) -> tuple[ConditionalDiffusion, dict]:
     """Train from scratch on ``classes`` (all by default) with the profile's recipe; returns (EMA model, metadata)."""
@@ -111,14 +87,18 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
         "unet": profile.unet,
         "pretrain": recipe,
         "versions": library_versions(),
-        "hardware": hardware(),
+        "hardware": hardware(pick_device(profile.runtime)),
+        "code_fingerprint": code_fingerprint("model"),
     }
     return model, meta
 
 
 def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: int) -> str:
+    """Hash of data, UNet, recipe, classes, seed, the model-layer code fingerprint and the environment (device,
+    threads, precision, library versions): a model trained elsewhere or by other code is never reused."""
+    env = environment(pick_device(profile.runtime), profile.runtime.precision)
     return config_hash(profile.data, profile.unet, profile.pretrain, None if classes is None else sorted(classes),
-                       seed)
+                       seed, code_fingerprint("model"), env)
 
 
 def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,

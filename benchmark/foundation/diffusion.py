@@ -24,7 +24,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 from tqdm.auto import tqdm
 
-from benchmark.config import SamplerConfig, UNetConfig
+from benchmark.foundation.config import SamplerConfig, UNetConfig
 
 NUM_TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 1e-4, 0.02
@@ -165,6 +165,20 @@ class ConditionalDiffusion(nn.Module):
         x0 = ((x_t - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
         return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
+    def sampling_scheduler(self, sampler: SamplerConfig) -> DDIMScheduler | DDPMScheduler:
+        """diffusers' scheduler for the protocol: ``sampler.steps`` steps of DDIM (generalized, η) or DDPM.
+
+        The scheduler's own x0 clipping is used where it is consistent (DDPM's posterior mean is computed from the
+        clipped x0 alone); DDIM's ``clip_sample`` keeps the unclipped ε in its direction term, so DDIM's consistent
+        clipping is :meth:`consistent_eps` instead and the scheduler's flag stays off.
+        """
+        if sampler.kind == "ddim":
+            sched = DDIMScheduler.from_config(self.scheduler.config, clip_sample=False)
+        else:
+            sched = DDPMScheduler.from_config(self.scheduler.config, clip_sample=sampler.clip == "consistent")
+        sched.set_timesteps(sampler.steps)
+        return sched
+
     @torch.inference_mode()
     def sample(
         self,
@@ -188,13 +202,7 @@ class ConditionalDiffusion(nn.Module):
         dtype = next(self.unet.parameters()).dtype
         generator = torch.Generator().manual_seed(seed)
         x_all = torch.randn((len(labels), *self.image_shape), generator=generator)
-        if sampler.kind == "ddim":
-            # x0 clipping is done by ``consistent_eps`` (the scheduler's own clipping is off, see there).
-            sched = DDIMScheduler.from_config(self.scheduler.config, clip_sample=False)
-            sched.set_timesteps(sampler.steps)
-        else:
-            sched = DDPMScheduler.from_config(self.scheduler.config)
-            sched.set_timesteps(NUM_TRAIN_TIMESTEPS)
+        sched = self.sampling_scheduler(sampler)
         was_training = self.training
         self.eval()
         out = []
@@ -205,7 +213,8 @@ class ConditionalDiffusion(nn.Module):
             for t in sched.timesteps:
                 eps = self.guided_eps(x, t.to(device), lab, sampler.guidance)
                 if sampler.kind == "ddim":
-                    eps = self.consistent_eps(x, t, eps)
+                    if sampler.clip == "consistent":
+                        eps = self.consistent_eps(x, t, eps)
                     x = sched.step(eps, t, x, eta=sampler.eta, generator=generator).prev_sample
                 else:
                     x = sched.step(eps, t, x, generator=generator).prev_sample
@@ -224,40 +233,62 @@ class ConditionalDiffusion(nn.Module):
         meta = {"num_classes": self.num_classes, **(metadata or {})}
         (directory / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
 
+    @staticmethod
+    def check_checkpoint(directory: str | Path, num_classes: int | None = None, image_size: int | None = None,
+                         channels: int | None = None) -> tuple[Path, int]:
+        """Check a checkpoint directory from its ``config.json`` alone (no weights are read): cheap, before work.
+
+        Returns (the UNet directory, its number of real classes). Raises :class:`CheckpointError` naming the
+        problem and the fix: no diffusers UNet there, no class embedding, or a class count / image size / channel
+        count that does not match the data.
+        """
+        directory = Path(directory).expanduser()
+        unet_dir = directory / "unet" if (directory / "unet" / "config.json").is_file() else directory
+        config_path = unet_dir / "config.json"
+        if not config_path.is_file():
+            raise CheckpointError(
+                f"no diffusers UNet at {directory}: expected {directory}/unet/config.json or {directory}/config.json "
+                "(save one with UNet2DModel.save_pretrained, or delete the directory to retrain)"
+            )
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{config_path} is not valid JSON ({err}): the checkpoint is corrupt; "
+                                  "save it again with UNet2DModel.save_pretrained") from err
+        embeds = config.get("num_class_embeds")
+        if not embeds or embeds < 2:
+            raise CheckpointError(f"{unet_dir}: the UNet has no class embedding (num_class_embeds = {embeds}); the "
+                                  "suite needs a class-conditional UNet2DModel with K + 1 embeddings "
+                                  "(K classes + null)")
+        found = int(embeds) - 1
+        if num_classes is not None and found != num_classes:
+            raise CheckpointError(f"{unet_dir}: num_class_embeds is {embeds}, expected {num_classes + 1} "
+                                  f"({num_classes} classes + 1 null class for classifier-free guidance)")
+        if image_size is not None and config.get("sample_size") != image_size:
+            raise CheckpointError(f"{unet_dir}: sample_size {config.get('sample_size')} != the data's image size "
+                                  f"{image_size} (set data.image_size={config.get('sample_size')} or resave the UNet)")
+        if channels is not None and config.get("in_channels") != channels:
+            raise CheckpointError(f"{unet_dir}: in_channels {config.get('in_channels')} != the data's {channels} "
+                                  "channels")
+        return unet_dir, found
+
     @classmethod
     def load(cls, directory: str | Path, num_classes: int | None = None, image_size: int | None = None,
              channels: int | None = None) -> ConditionalDiffusion:
         """Load a saved model or a user's own class-conditional ``UNet2DModel`` directory.
 
         ``directory`` may hold ``unet/config.json`` (this suite's layout) or ``config.json`` itself (a bare
-        diffusers UNet). The expected classes / size / channels are checked when given.
+        diffusers UNet); see :meth:`check_checkpoint` for what is checked.
         """
-        directory = Path(directory).expanduser()
-        unet_dir = directory / "unet" if (directory / "unet" / "config.json").is_file() else directory
-        if not (unet_dir / "config.json").is_file():
-            raise CheckpointError(
-                f"no diffusers UNet at {directory}: expected {directory}/unet/config.json or {directory}/config.json "
-                "(save one with UNet2DModel.save_pretrained, or delete the directory to retrain)"
-            )
+        unet_dir, found = cls.check_checkpoint(directory, num_classes, image_size, channels)
         try:
             unet = UNet2DModel.from_pretrained(unet_dir)
         except Exception as err:
             raise CheckpointError(
-                f"could not load the UNet in {unet_dir}: {err}. The checkpoint is corrupt or incomplete; "
-                "delete the directory so that the suite trains it again, or point to a valid one."
+                f"could not load the UNet weights in {unet_dir} ({type(err).__name__}): the checkpoint is corrupt "
+                "or incomplete; delete the directory so that the suite trains it again, or point to a valid one"
             ) from err
-        meta_path = directory / "metadata.json"
-        if num_classes is None and meta_path.is_file():
-            num_classes = int(json.loads(meta_path.read_text())["num_classes"])
-        if num_classes is None:
-            if unet.config.num_class_embeds is None:
-                raise CheckpointError(f"{unet_dir}: the UNet has no class embedding (num_class_embeds is None)")
-            num_classes = int(unet.config.num_class_embeds) - 1
-        if image_size is not None and unet.config.sample_size != image_size:
-            raise CheckpointError(f"{unet_dir}: sample_size {unet.config.sample_size} != data image size {image_size}")
-        if channels is not None and unet.config.in_channels != channels:
-            raise CheckpointError(f"{unet_dir}: in_channels {unet.config.in_channels} != data channels {channels}")
-        return cls(unet, num_classes)
+        return cls(unet, found)
 
     def clone(self) -> ConditionalDiffusion:
         """An independent copy with the same weights (methods never modify the original in place)."""

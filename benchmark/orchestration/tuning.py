@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.config import load_profile
-from benchmark.runner import BenchmarkRunner
+from benchmark.foundation.config import load_profile
+from benchmark.orchestration.runner import BenchmarkRunner
 
 UA_TARGET = 0.95
 

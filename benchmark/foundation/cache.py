@@ -1,8 +1,10 @@
-"""Content-addressed cache of trained artefacts (original model, retrain, classifier, FID statistics).
+"""Content-addressed cache of trained artefacts (original model, retrain, classifier, FID statistics), and the
+suite's one way of writing a file: atomically.
 
-An artefact lives in ``<cache_dir>/<kind>/<key>/`` where ``key`` hashes everything that defines it. It is
-written into a temporary sibling directory and renamed into place only when complete, so a crash never leaves
-a half-written artefact that a later run would trust.
+An artefact lives in ``<cache_dir>/<kind>/<key>/`` where ``key`` hashes everything that defines it (configuration,
+code fingerprint, hardware and library versions: :mod:`benchmark.foundation.provenance`). It is written into a
+temporary sibling directory and renamed into place only when complete, so a crash never leaves a half-written
+artefact that a later run would trust. Files (records, tables, figures) are written through :func:`atomic_path`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when a change to the code alters what a cached artefact would contain.
-CACHE_FORMAT_VERSION = 2
+CACHE_FORMAT_VERSION = 3
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -41,16 +43,34 @@ def config_hash(*parts: Any, length: int = 16) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; it replaces ``path`` on success and is removed on error.
+
+    The temporary name keeps the suffix (matplotlib and pandas choose the format from it) and starts with a dot.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(to_jsonable(data), f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (never half-written)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON to ``path`` atomically (never half-written)."""
+    write_text_atomic(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True))
 
 
 @contextmanager

@@ -6,7 +6,8 @@ Examples::
     unlearnbench run --profile smoke --methods safemax,ga --forget-classes 0,3 --seeds 0,1 --steps 100
     unlearnbench run --profile mnist --set unlearning.method_args='{safemax: {lr: 3e-5}}' --force
     unlearnbench run --profile mnist --methods my_pkg.my_module:MyMethod
-    unlearnbench leaderboard --profile mnist
+    unlearnbench leaderboard --profile mnist     # yours beside the committed reference
+    unlearnbench publish --profile mnist         # local results -> results/reference/mnist (maintainers)
     unlearnbench methods
 """
 
@@ -14,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from benchmark.config import ConfigError, Profile, available_profiles, load_profile
-from datasets import DataSourceError
+from benchmark.foundation.config import available_profiles  # light: no torch is imported for --help
 
 
 def _list(value: str) -> str:
@@ -44,36 +43,44 @@ def build_overrides(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag, None)
         if value is not None and value != "":
             out.append(f"{key}={_list(value) if is_list else value}")
-    return out + list(args.set or [])
+    return out + list(getattr(args, "set", None) or [])
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="unlearnbench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a profile end to end (resumable)")
     run.add_argument("--profile", default="mnist", help=f"one of {available_profiles()} or a .yaml path")
-    run.add_argument("--methods", help="comma-separated method names or plugin class paths pkg.module:Class")
+    run.add_argument("--methods", help="comma-separated method names, variant names or plugin class paths")
     run.add_argument("--forget-classes", help="comma-separated class indices")
     run.add_argument("--seeds", help="comma-separated seeds")
     run.add_argument("--steps", type=int, help="unlearning steps of every fine-tuning method")
     run.add_argument("--device", help="auto | cpu | gpu | cuda | mps")
     run.add_argument("--logger", choices=["wandb", "csv", "none"])
-    run.add_argument("--output-dir", help="where results/<profile>/ goes (default: results)")
+    run.add_argument("--output-dir", help="where <profile>/ results go (default: results/local, git-ignored)")
     run.add_argument("--cache-dir", help="cache of trained models and statistics (default: .cache/unlearnbench)")
     run.add_argument("--pretrained", help="directory of your own class-conditional diffusers UNet2DModel")
     run.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="any profile key, e.g. sampler.steps=100")
     run.add_argument("--force", action="store_true", help="recompute runs that already have a record")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    board = sub.add_parser("leaderboard", help="rebuild the leaderboard from stored records")
-    board.add_argument("--profile", default="mnist")
-    board.add_argument("--output-dir", default=None)
+    for name, text in (("leaderboard", "rebuild the leaderboard of the current plan from stored records, with the "
+                                       "committed reference beside it"),
+                       ("publish", "copy the current plan's local results into results/reference/<profile>/ "
+                                   "(the committed reference)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--profile", default="mnist")
+        cmd.add_argument("--output-dir", default=None)
+        cmd.add_argument("--cache-dir", default=None)
+        cmd.add_argument("--pretrained", default=None)
+        cmd.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     tune = sub.add_parser("tune", help="equal-budget learning-rate grid on a validation forget class")
     tune.add_argument("--profile", default="mnist")
     tune.add_argument("--methods", default="safemax,salun,ga")
     tune.add_argument("--lrs", default="1e-5,3e-5,1e-4,3e-4", help="comma-separated learning rates")
     tune.add_argument("--validation-class", type=int, default=3)
-    tune.add_argument("--output-dir", default="results")
+    tune.add_argument("--output-dir", default="results/local")
     tune.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     sub.add_parser("methods", help="list registered methods (built-ins and plugins)")
     sub.add_parser("profiles", help="list bundled profiles")
@@ -85,57 +92,66 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).strip("'\"").split())
+    return text if text else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted; finished runs are saved, rerun the same command to resume")
+    except Exception as err:  # one clear line; --debug shows the traceback
+        if args.debug:
+            raise
+        from benchmark.foundation.config import ConfigError
+
+        expected = isinstance(err, ConfigError | ValueError | OSError | RuntimeError | ImportError | KeyError)
+        hint = "" if expected else f" ({type(err).__name__}; rerun with --debug for the traceback)"
+        return _fail(_one_line(err) + hint)
+
+
+def _runner(args: argparse.Namespace):
+    from benchmark.foundation.config import load_profile
+    from benchmark.orchestration.runner import BenchmarkRunner
+
+    profile = load_profile(args.profile, build_overrides(args))
+    return BenchmarkRunner(profile, force=getattr(args, "force", False), pretrained=args.pretrained)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "profiles":
         print("\n".join(available_profiles()))
         return 0
     if args.command == "methods":
-        from methods import available_methods, get_method
+        from methods.registry import available_methods, method_summary
 
         for name in available_methods():
-            doc = (get_method(name).__doc__ or "").strip().splitlines()
-            print(f"{name:12s} {doc[0] if doc else ''}")
+            print(f"{name:12s} {method_summary(name)}")
         return 0
     if args.command == "tune":
-        from benchmark.tuning import run_grid, tuning_dir, write_summary
+        from benchmark.orchestration.tuning import run_grid, tuning_dir, write_summary
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         lrs = [v.strip() for v in args.lrs.split(",") if v.strip()]
-        try:
-            grid = run_grid(args.profile, methods, lrs, args.validation_class, args.output_dir, args.set)
-        except (ConfigError, ValueError, ImportError) as err:
-            return _fail(str(err))
+        grid = run_grid(args.profile, methods, lrs, args.validation_class, args.output_dir, args.set)
         write_summary(grid, tuning_dir(args.output_dir, args.profile), args.profile, args.validation_class)
         return 0
-    if args.command == "leaderboard":
-        from benchmark.leaderboard import write_leaderboard
-        from benchmark.runner import load_records
+    if args.command in ("leaderboard", "publish"):
+        from benchmark.orchestration.runner import publish, rebuild_leaderboard
 
-        try:
-            profile = load_profile(args.profile)
-        except ConfigError as err:
-            return _fail(str(err))
-        out = Path(args.output_dir or profile.runtime.output_dir) / profile.name
-        records = load_records(out / "runs")
-        if not records:
-            return _fail(f"no run records under {out / 'runs'}; run `unlearnbench run --profile {args.profile}`")
-        write_leaderboard(out, records)
-        return 0
-    from benchmark.runner import BenchmarkRunner
-
-    try:
-        profile: Profile = load_profile(args.profile, build_overrides(args))
-        runner = BenchmarkRunner(profile, force=args.force, pretrained=args.pretrained)
-        runner.validate()
-    except (ConfigError, KeyError, ValueError, TypeError, ImportError, DataSourceError) as err:
-        return _fail(str(err).strip("'\""))
+        runner = _runner(args)
+        return (rebuild_leaderboard if args.command == "leaderboard" else publish)(runner)
+    runner = _runner(args)
+    runner.validate()
     if args.print_config:
         import yaml
 
-        from benchmark.cache import to_jsonable
+        from benchmark.foundation.cache import to_jsonable
 
-        print(yaml.safe_dump(to_jsonable(profile), sort_keys=False))
+        print(yaml.safe_dump(to_jsonable(runner.profile), sort_keys=False))
         return 0
     runner.run()
     return 0

@@ -16,10 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
-from benchmark.config import ClassifierConfig, Profile
-from benchmark.trainer import build_trainer
+from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
+from benchmark.foundation.config import ClassifierConfig, Profile
+from benchmark.foundation.diffusion import CheckpointError
+from benchmark.foundation.provenance import code_fingerprint, environment
+from benchmark.foundation.trainer import build_trainer, pick_device
 from datasets import UnlearningDataModule
+from metrics.forgetting import per_class_accuracy
 
 
 class ClassifierTooWeakError(RuntimeError):
@@ -111,11 +114,11 @@ def train_classifier(profile: Profile) -> tuple[EvalClassifier, dict]:
     model = module.classifier.cpu().eval()
     x_test, y_test = data.split("test")
     logits = model.predict_logits(x_test)
-    per_class = [float((logits[y_test == c].argmax(1) == c).float().mean()) for c in range(data.num_classes)]
+    per_class = per_class_accuracy(logits, y_test, range(data.num_classes))
     meta = {
         "architecture": cfg.architecture,
         "name": model.name,
-        "test_accuracy": float((logits.argmax(1) == y_test).float().mean()),
+        "test_accuracy": float((logits.argmax(1) == y_test).float().mean()),  # over images, not a class mean
         "test_accuracy_per_class": per_class,
         "test_images": len(y_test),
         "train_seconds": round(seconds, 2),
@@ -145,7 +148,8 @@ def train_or_load_classifier(profile: Profile, check_floor: bool = True) -> tupl
     cfg = profile.classifier
     floor_free = {k: v for k, v in to_jsonable(cfg).items() if k != "min_accuracy"}
     directory = artefact_dir(profile.runtime.cache_dir, "classifier",
-                             config_hash(profile.data, floor_free, profile.seed))
+                             config_hash(profile.data, floor_free, profile.seed, code_fingerprint("model"),
+                                         environment(pick_device(profile.runtime), profile.runtime.precision)))
     weights = directory / "classifier.pt"
     if weights.is_file() and (directory / "metadata.json").is_file():
         meta = json.loads((directory / "metadata.json").read_text())
@@ -153,8 +157,8 @@ def train_or_load_classifier(profile: Profile, check_floor: bool = True) -> tupl
         try:
             model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         except Exception as err:
-            raise RuntimeError(f"the cached classifier {weights} is corrupt ({err}); delete {directory} to retrain"
-                               ) from err
+            raise CheckpointError(f"the cached classifier {weights} is corrupt ({type(err).__name__}); delete "
+                                  f"{directory} and run again to retrain it") from err
         meta["cache_hit"] = True
     else:
         model, meta = train_classifier(profile)

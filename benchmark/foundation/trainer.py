@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from benchmark.config import RuntimeConfig
+from benchmark.foundation.config import RuntimeConfig
 
 
 def configure_threads(runtime: RuntimeConfig) -> None:
@@ -50,10 +50,6 @@ def build_trainer(
         limit_val_batches=0,
         deterministic=False,
     )
-
-
-def device_of(module: torch.nn.Module) -> torch.device:
-    return next(module.parameters()).device
 
 
 def pick_device(runtime: RuntimeConfig) -> torch.device:

@@ -1,0 +1,125 @@
+"""Each method's unlearning in a fresh process, so its peak memory does not depend on what ran before it.
+
+In one long process, memory an earlier run freed (allocator caches, kernel workspaces, one-off buffers of a code
+path's first use) is reused without growing the resident set, so the same run measured 0 or 48 MiB depending on
+the order of the grid. Here the runner spawns a child per run (``spawn``: a clean interpreter, safe with CUDA); the
+child loads the shared inputs (data, forget/retain sets, the cached original on the device), then runs
+:func:`methods.registry.unlearn` inside its memory window (:mod:`metrics.cost`), and hands back the unlearned
+weights, the outcome and its training curve (Lightning's ``CSVLogger``), which the parent replays into its own
+logger (W&B). Times are measured inside the child exactly as in-process; the start-up of the child is not. The child
+runs with a fixed glibc mmap threshold (see ``MALLOC_MMAP_THRESHOLD``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing
+import os
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.foundation.config import Profile
+from benchmark.foundation.diffusion import ConditionalDiffusion
+
+MODEL_FILE, OUTCOME_FILE, ERROR_FILE = "model.pt", "outcome.json", "error.txt"
+# A fixed glibc mmap threshold in the child: blocks >= 1 MiB get their own mapping and go back to the kernel when
+# freed, instead of the dynamic threshold's heap reuse that made the same run's peak vary by ~5 % (measured on
+# SalUn, smoke model: 98.9-104.5 MiB over 4 runs; with the fixed threshold 85.6-87.4 MiB, same speed; 64 KiB was
+# exact but 1.7x slower).
+MALLOC_ENV, MALLOC_MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_", str(2**20)
+
+
+class IsolatedRunError(RuntimeError):
+    """The child process failed; the message is the child's error, ``child_traceback`` its traceback."""
+
+    def __init__(self, message: str, child_traceback: str = "") -> None:
+        super().__init__(message)
+        self.child_traceback = child_traceback
+
+
+def _child(profile: Profile, pretrained: str | None, method: str, forget_class: int, seed: int,
+           overrides: dict[str, Any], threads: int, log_curves: bool, workdir: str) -> None:
+    out = Path(workdir)
+    try:
+        torch.set_num_threads(threads)
+        from benchmark.foundation.pretraining import load_original
+        from benchmark.foundation.trainer import pick_device
+        from datasets import UnlearningDataModule
+        from methods import unlearn
+
+        data = UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)
+        original, _ = load_original(profile, pretrained)
+        original.to(pick_device(profile.runtime))
+        logger = False
+        if log_curves:
+            from lightning.pytorch.loggers import CSVLogger
+
+            logger = CSVLogger(save_dir=str(out), name="curves", version=0)
+        outcome = unlearn(method, original, forget_class, data, profile, seed=seed, overrides=overrides,
+                          logger=logger)
+        torch.save(outcome.model.unet.state_dict(), out / MODEL_FILE)
+        fields = {k: getattr(outcome, k) for k in ("prepare_seconds", "unlearn_seconds", "peak_memory_mb",
+                                                   "memory_kind", "steps", "cached", "extra")}
+        (out / OUTCOME_FILE).write_text(json.dumps(fields))
+    except BaseException as err:  # noqa: BLE001 - reported to the parent, which records the failure
+        (out / ERROR_FILE).write_text(f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=8)}")
+        raise SystemExit(1) from None
+
+
+def unlearn_isolated(profile: Profile, pretrained: str | None, original: ConditionalDiffusion, method: str,
+                     forget_class: int, seed: int, overrides: dict[str, Any], logger: Any = False):
+    """Run ``unlearn(method, …)`` in a fresh process; returns the outcome with the unlearned model (on CPU).
+
+    ``original`` is only used as the template to rebuild the unlearned model from its weights. Raises
+    :class:`IsolatedRunError` with the child's error.
+    """
+    from methods import UnlearningOutcome
+
+    with tempfile.TemporaryDirectory(prefix="unlearnbench-run-") as workdir:
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(target=_child, args=(profile, pretrained, method, forget_class, seed, dict(overrides),
+                                                 torch.get_num_threads(), bool(logger), workdir))
+        saved = os.environ.get(MALLOC_ENV)
+        os.environ.setdefault(MALLOC_ENV, MALLOC_MMAP_THRESHOLD)  # read by glibc when the child starts
+        try:
+            child.start()
+        finally:
+            if saved is None:
+                os.environ.pop(MALLOC_ENV, None)
+        try:
+            child.join()
+        except BaseException:
+            child.terminate()
+            child.join()
+            raise
+        out = Path(workdir)
+        if child.exitcode != 0 or not (out / OUTCOME_FILE).is_file():
+            error = (out / ERROR_FILE).read_text() if (out / ERROR_FILE).is_file() else f"exit code {child.exitcode}"
+            message, _, trace = error.partition("\n")
+            raise IsolatedRunError(message, trace)
+        fields = json.loads((out / OUTCOME_FILE).read_text())
+        model = original.clone().cpu()
+        model.unet.load_state_dict(torch.load(out / MODEL_FILE, map_location="cpu", weights_only=True))
+        if logger:
+            replay_curves(out / "curves" / "version_0" / "metrics.csv", logger)
+    peak = fields["peak_memory_mb"]
+    fields["peak_memory_mb"] = math.nan if peak is None else float(peak)
+    return UnlearningOutcome(model=model.eval(), **fields)
+
+
+def replay_curves(path: Path, logger: Any) -> None:
+    """Log the child's training curve (``metrics.csv``) to the parent's logger, step by step."""
+    if not path.is_file():
+        return
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            step = int(row.pop("step", 0) or 0)
+            metrics = {k: float(v) for k, v in row.items() if v not in ("", None) and k != "epoch"}
+            if metrics:
+                logger.log_metrics(metrics, step=step)

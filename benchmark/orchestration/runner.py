@@ -1,0 +1,448 @@
+"""The benchmark runner: identical setups for every (method × forget class × seed), one evaluator, resumable.
+
+For a profile it prepares the data, trains or loads the cached evaluation classifier and original model, then
+for every run unlearns from the *same* original weights with the *same* trainer settings, evaluates with the one
+:class:`metrics.evaluator.Evaluator`, and writes one JSON record per run atomically under
+``<output_dir>/<profile>/runs/`` (``output_dir`` defaults to the git-ignored ``results/local``; the committed
+reference results under ``results/reference`` are never written by a run).
+
+A run's key hashes everything that defines its numbers: the configuration, every protocol option, the method's
+resolved options, the code fingerprint (:mod:`benchmark.foundation.provenance`), device type and name, CPU
+threads, precision and library versions. A rerun skips runs whose record exists with that key and status ``ok``
+(a failed run is retried); ``force`` recomputes. The leaderboard shows exactly the records of the current plan;
+records of other keys in the same folder are counted and reported as skipped, never averaged in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import traceback
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from benchmark.foundation.cache import config_hash, to_jsonable, write_json_atomic
+from benchmark.foundation.classifier import EvalClassifier, train_or_load_classifier
+from benchmark.foundation.config import ConfigError, Profile
+from benchmark.foundation.diffusion import ConditionalDiffusion
+from benchmark.foundation.pretraining import load_original
+from benchmark.foundation.provenance import (
+    ROOT,
+    code_fingerprint,
+    directory_fingerprint,
+    environment,
+    hardware,
+    hardware_label,
+    library_versions,
+    source_fingerprint,
+)
+from benchmark.foundation.trainer import configure_threads, pick_device
+from benchmark.orchestration.isolation import unlearn_isolated
+from benchmark.orchestration.leaderboard import write_leaderboard
+from benchmark.orchestration.progress import StageLog, format_seconds
+from datasets import UnlearningDataModule
+
+ORIGINAL = "original"  # the reference row: the original model, nothing forgotten
+REFERENCE_ROOT = ROOT / "results" / "reference"  # committed reference results: read-only to the runner
+
+
+@dataclass
+class RunSpec:
+    """One cell of the benchmark grid.
+
+    ``label`` is the leaderboard row (a method's canonical name, or a variant's name); ``method`` the canonical
+    method name; ``overrides`` a variant's options on top of ``unlearning.method_args``.
+    """
+
+    label: str
+    forget_class: int
+    seed: int
+    method: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+    method_config: dict[str, Any] = field(default_factory=dict)
+    method_code: str = ""
+
+
+class BenchmarkRunner:
+    """Runs a profile end to end. ``pretrained`` points at the user's own original-model directory."""
+
+    def __init__(self, profile: Profile, force: bool = False, pretrained: str | None = None) -> None:
+        self.profile = profile
+        self.force = force
+        self.pretrained = pretrained
+        self.out_dir = Path(profile.runtime.output_dir) / profile.name
+        self.runs_dir = self.out_dir / "runs"
+        self.grids_dir = self.out_dir / "grids"
+        configure_threads(profile.runtime)  # before any key: the CPU thread count is part of them
+        self.device = pick_device(profile.runtime)
+        self._protocol_key: str | None = None
+
+    # -- keys ---------------------------------------------------------------------------------------------------
+    def environment(self) -> dict[str, Any]:
+        return environment(self.device, self.profile.runtime.precision)
+
+    def protocol_key(self) -> str:
+        """Everything shared by all runs of the profile: data, original, sampler (every option), classifier,
+        evaluation, the user's own original (by content), code fingerprint, hardware, precision, libraries."""
+        if self._protocol_key is None:
+            p = self.profile
+            classifier = {k: v for k, v in to_jsonable(p.classifier).items() if k != "min_accuracy"}
+            original = directory_fingerprint(self.pretrained) if self.pretrained else None
+            self._protocol_key = config_hash(p.data, p.unet, p.pretrain, p.sampler, classifier, p.evaluation, p.seed,
+                                             original, code_fingerprint("run"), self.environment(),
+                                             {"isolate_runs": p.runtime.isolate_runs})
+        return self._protocol_key
+
+    def run_key(self, spec: RunSpec) -> str:
+        budget = {"steps": self.profile.unlearning.steps, "batch_size": self.profile.unlearning.batch_size}
+        return config_hash(self.protocol_key(), spec.label, spec.method, spec.method_config, spec.method_code,
+                           budget, spec.forget_class, spec.seed)
+
+    def record_path(self, spec: RunSpec) -> Path:
+        name = spec.label.replace(":", "_").replace("/", "_")
+        return self.runs_dir / f"{name}__f{spec.forget_class}__s{spec.seed}__{spec.key}.json"
+
+    # -- the grid ----------------------------------------------------------------------------------------------
+    def plan(self, num_classes: int) -> list[RunSpec]:
+        from methods import get_method, method_config_for, resolve_entry
+
+        u = self.profile.unlearning
+        for c in u.forget_classes:
+            if not 0 <= c < num_classes:
+                raise ValueError(f"unlearning.forget_classes contains {c}, but the data has classes "
+                                 f"0..{num_classes - 1}")
+        entries = [resolve_entry(name, self.profile) for name in u.methods]
+        labels = [label for label, _, _ in entries]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"unlearning.methods lists one method twice (as {labels}): a class path and a "
+                              "registered name of the same class are one method")
+        specs = []
+        for c in u.forget_classes:
+            for seed in u.seeds:
+                if u.include_original:
+                    specs.append(RunSpec(ORIGINAL, c, seed, method=ORIGINAL))
+                for label, method, overrides in entries:
+                    specs.append(RunSpec(label, c, seed, method=method, overrides=overrides,
+                                         method_config=method_config_for(method, self.profile, overrides),
+                                         method_code=source_fingerprint(get_method(method))))
+        for s in specs:
+            s.key = self.run_key(s)
+        return specs
+
+    # -- main entry --------------------------------------------------------------------------------------------
+    def validate(self) -> tuple[UnlearningDataModule, list[RunSpec]]:
+        """Everything that can be checked before work: methods and their arguments, forget classes, the data, the
+        user's own original model (from its config alone) and that the output and cache folders are writable.
+        Returns (data, grid)."""
+        from benchmark.foundation.diffusion import ConditionalDiffusion
+        from methods import check_method_args
+
+        check_method_args(self.profile)
+        check_output_dir(self.out_dir)
+        check_writable(Path(self.profile.runtime.cache_dir).expanduser(), "runtime.cache_dir / --cache-dir")
+        data = UnlearningDataModule(self.profile.data, batch_size=self.profile.unlearning.batch_size,
+                                    seed=self.profile.seed)
+        if self.pretrained:
+            ConditionalDiffusion.check_checkpoint(self.pretrained, data.num_classes, self.profile.data.image_size,
+                                                  data.channels)
+        return data, self.plan(data.num_classes)
+
+    def pending(self, specs: list[RunSpec]) -> list[RunSpec]:
+        """The runs to compute: no record with their key, or a failed one (retried); all with ``force``."""
+        return [s for s in specs if self.force or load_record(self.record_path(s)).get("status") != "ok"]
+
+    def run(self) -> list[dict]:
+        p = self.profile
+        stages = StageLog(total=4)
+        stages.begin(f"data: {p.data.source} at {p.data.image_size}px")
+        data, specs = self.validate()
+        x_train, _ = data.split("train")
+        stages.end(f"{len(x_train)} training images, {data.num_classes} classes")
+        write_json_atomic(self.out_dir / "config.json", {"profile": p, "pretrained": self.pretrained})
+        todo = self.pending(specs)
+        retried = sum(1 for s in todo if self.record_path(s).is_file())
+        stages.say(f"{len(specs)} runs in the grid, {len(specs) - len(todo)} already done, {len(todo)} to run"
+                   + (f" ({retried} failed before: retried)" if retried and not self.force else ""))
+        stages.say(f"hardware: {hardware_label(hardware(self.device))}; precision {p.runtime.precision}; "
+                   f"code {code_fingerprint('run')}; results in {self.out_dir}")
+
+        stages.begin(f"evaluation classifier ({p.classifier.architecture})")
+        classifier, cls_meta = train_or_load_classifier(p)
+        stages.end(f"held-out accuracy {cls_meta['test_accuracy']:.2%} "
+                   f"({'cached' if cls_meta['cache_hit'] else 'trained'})")
+
+        stages.begin("original model" + (f" from {self.pretrained}" if self.pretrained else ""))
+        original, orig_meta = load_original(p, self.pretrained)
+        stages.end(f"{'cached' if orig_meta.get('cache_hit') else 'trained'} "
+                   f"(training took {orig_meta.get('train_seconds', '?')} s)")
+
+        stages.begin(f"unlearning and evaluation: {len(todo)} runs")
+        device = self.device
+        evaluator = self._evaluator(classifier, data, device)
+        context = {"classifier": {k: cls_meta[k] for k in ("name", "test_accuracy")},
+                   "hardware": hardware(device), "versions": library_versions()}
+        for i, spec in enumerate(todo, 1):
+            stages.say(f"run {i}/{len(todo)}: {spec.label}, forget class {spec.forget_class} "
+                       f"({data.class_names[spec.forget_class]}), seed {spec.seed}")
+            record = self.run_one(spec, original, data, evaluator, device, context)
+            stages.say(f"  {spec.label}: " + _summary(record))
+        stages.end(f"{len(todo)} runs")
+
+        records, skipped = self.load_records(specs)
+        write_leaderboard(self.out_dir, records, protocol=self.protocol_text(cls_meta, specs), skipped=skipped,
+                          reference_dir=REFERENCE_ROOT / p.name, stream=stages.stream)
+        stages.say(f"finished in {format_seconds(stages.elapsed())}; results in {self.out_dir}")
+        return records
+
+    def _evaluator(self, classifier: EvalClassifier, data: UnlearningDataModule, device: torch.device):
+        from metrics.evaluator import Evaluator
+
+        return Evaluator(classifier.to(device), data, self.profile.sampler, self.profile.evaluation,
+                         cache_dir=self.profile.runtime.cache_dir, device=device,
+                         progress=self.profile.runtime.progress)
+
+    def protocol_text(self, cls_meta: dict, specs: list[RunSpec]) -> str:
+        p = self.profile
+        e = p.evaluation
+        dropout = {}
+        for s in specs:
+            if s.method_config:
+                dropout.setdefault(s.label, (s.method_config.get("forget_label_dropout"),
+                                             s.method_config.get("label_dropout")))
+        dropout_text = ", ".join(f"{k} {f:g}/{r:g}" for k, (f, r) in dropout.items() if f is not None and r is not None)
+        return (f"Profile `{p.name}`: {p.data.source} {p.data.image_size}px; sampler {p.sampler.describe()}; "
+                f"{e.forget_samples} forget-class samples, {e.retain_samples_per_class} samples per retained class, "
+                f"eval seed {e.seed}; FID features: {e.fid_features} ({cls_meta['name']}, held-out accuracy "
+                f"{cls_meta['test_accuracy']:.2%}); unlearning budget {p.unlearning.steps} steps at batch "
+                f"{p.unlearning.batch_size}; label dropout on forget/retain passes: {dropout_text or 'n/a'}; "
+                f"forget classes {p.unlearning.forget_classes}, seeds {p.unlearning.seeds}; "
+                f"precision {p.runtime.precision}; hardware {hardware_label(hardware(self.device))}; "
+                f"code {code_fingerprint('run')}.")
+
+    # -- one run -----------------------------------------------------------------------------------------------
+    def run_one(self, spec: RunSpec, original: ConditionalDiffusion, data: UnlearningDataModule, evaluator,
+                device: torch.device, context: dict) -> dict:
+        from methods import unlearn
+
+        p = self.profile
+        record: dict[str, Any] = {
+            "run_key": spec.key, "protocol_key": self.protocol_key(), "profile": p.name, "method": spec.label,
+            "base_method": spec.method, "forget_class": spec.forget_class,
+            "forget_class_name": data.class_names[spec.forget_class], "seed": spec.seed,
+            "method_config": json.dumps(to_jsonable(spec.method_config), sort_keys=True),
+            "unlearning_steps": p.unlearning.steps if spec.method != ORIGINAL else 0,
+            "batch_size": p.unlearning.batch_size, "device": str(device), "precision": p.runtime.precision,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "hostname": platform.node(), "hardware": hardware_label(context["hardware"]),
+            "code_fingerprint": code_fingerprint("run"), "method_code": spec.method_code,
+            **{f"hw_{k}": v for k, v in context["hardware"].items()},
+            **{f"version_{k}": v for k, v in context["versions"].items()},
+            "classifier": context["classifier"]["name"],
+            "classifier_accuracy": context["classifier"]["test_accuracy"],
+        }
+        logger = self._logger(spec, record)
+        grid_path = self.grids_dir / f"{self.record_path(spec).stem.rsplit('__', 1)[0]}.png"
+        try:
+            L.seed_everything(spec.seed, verbose=False)
+            if spec.method == ORIGINAL:
+                model = original
+                # nothing is unlearned: no time spent; memory is not measured for the reference row
+                record.update(prepare_seconds=0.0, unlearn_seconds=0.0, peak_memory_mb=float("nan"),
+                              memory_kind="not measured", cached=True)
+            else:
+                if p.runtime.isolate_runs:
+                    outcome = unlearn_isolated(p, self.pretrained, original, spec.method, spec.forget_class,
+                                               spec.seed, spec.overrides, logger=logger)
+                else:
+                    outcome = unlearn(spec.method, original, spec.forget_class, data, p, seed=spec.seed,
+                                      overrides=spec.overrides, logger=logger)
+                    outcome.memory_kind += " (in-process: depends on run order)"
+                model = outcome.model
+                record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
+                              peak_memory_mb=outcome.peak_memory_mb, memory_kind=outcome.memory_kind,
+                              cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
+            result = evaluator.evaluate(model.to(device), spec.forget_class, seed=p.evaluation.seed,
+                                        grid_path=grid_path)
+            evaluation = result.as_dict()
+            record["eval_seed"] = evaluation.pop("seed")  # the record's seed is the run seed
+            record.update(evaluation)
+            record["grid_path"] = os.path.relpath(grid_path, self.out_dir)
+            record["status"] = "ok"
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as err:  # the leaderboard shows a failed method instead of hiding it
+            child_trace = getattr(err, "child_traceback", "")
+            record.update(status="failed", error=str(err) if child_trace else f"{type(err).__name__}: {err}")
+            record["traceback"] = child_trace or traceback.format_exc(limit=8)
+            warnings.warn(f"{spec.label} failed on forget class {spec.forget_class}: {err}", stacklevel=1)
+        record["total_seconds"] = float(record.get("prepare_seconds") or 0) + float(record.get("unlearn_seconds") or 0)
+        record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json_atomic(self.record_path(spec), record)  # local results first: W&B can never lose them
+        self._log_final(logger, record, grid_path)
+        return record
+
+    # -- loggers -----------------------------------------------------------------------------------------------
+    def _logger(self, spec: RunSpec, record: dict):
+        rt = self.profile.runtime
+        name = f"{spec.label}-f{spec.forget_class}-s{spec.seed}"
+        try:
+            mode = wandb_mode(rt.wandb_mode)
+            if rt.logger == "wandb" and mode != "disabled":
+                from lightning.pytorch.loggers import WandbLogger
+
+                save_dir = Path(os.environ.get("WANDB_DIR") or self.out_dir / "wandb")
+                save_dir.mkdir(parents=True, exist_ok=True)
+                os.environ.setdefault("WANDB_SILENT", "true")
+                return WandbLogger(project=os.environ.get("WANDB_PROJECT") or rt.wandb_project, name=name,
+                                   group=self.profile.name, save_dir=str(save_dir), offline=mode == "offline",
+                                   config={"profile": to_jsonable(self.profile), **record})
+            if rt.logger == "csv":
+                from lightning.pytorch.loggers import CSVLogger
+
+                return CSVLogger(save_dir=str(self.out_dir / "csv_logs"), name=name)
+        except Exception as err:
+            warnings.warn(f"logger {rt.logger} unavailable ({err}); results are still written locally",
+                          stacklevel=1)
+        return False
+
+    def _log_final(self, logger, record: dict, grid_path: Path) -> None:
+        rt = self.profile.runtime
+        if not logger or rt.logger != "wandb" or wandb_mode(rt.wandb_mode) == "disabled":
+            return
+        try:
+            import wandb
+
+            run = logger.experiment
+            scalars = {f"final/{k}": v for k, v in record.items()
+                       if isinstance(v, int | float) and not isinstance(v, bool)}
+            if grid_path.is_file():
+                scalars["samples"] = wandb.Image(str(grid_path))
+            run.log(scalars)
+            run.summary.update({k: v for k, v in scalars.items() if k != "samples"})
+            run.finish()
+        except Exception as err:
+            warnings.warn(f"W&B logging failed ({err}); the local record is safe", stacklevel=1)
+
+    # -- records -----------------------------------------------------------------------------------------------
+    def load_records(self, specs: list[RunSpec]) -> tuple[list[dict], int]:
+        """(the records of the current plan, how many other records the runs folder holds: never shown)."""
+        return select_records(self.runs_dir, {s.key for s in specs})
+
+
+def rebuild_leaderboard(runner: BenchmarkRunner) -> int:
+    """``unlearnbench leaderboard``: the current plan's table from stored records, the reference beside it."""
+    _, specs = runner.validate()
+    records, skipped = runner.load_records(specs)
+    if not records:
+        raise ConfigError(f"no records of the current plan under {runner.runs_dir} ({skipped} of other settings, code "
+                          f"or hardware); run `unlearnbench run --profile {runner.profile.name}` first")
+    write_leaderboard(runner.out_dir, records, skipped=skipped, reference_dir=REFERENCE_ROOT / runner.profile.name)
+    return 0
+
+
+def publish(runner: BenchmarkRunner) -> int:
+    """``unlearnbench publish``: replace ``results/reference/<profile>/`` with the current plan's local results
+    (leaderboard files, records, grids), refusing an incomplete plan or one with failed runs."""
+    _, specs = runner.validate()
+    records, _ = runner.load_records(specs)
+    missing = len(specs) - len(records)
+    failed = [r["method"] for r in records if r.get("status") != "ok"]
+    if missing or failed:
+        raise ConfigError(f"the plan is not complete in {runner.out_dir} ({missing} runs missing, failed: "
+                          f"{failed or 'none'}); run `unlearnbench run --profile {runner.profile.name}` first")
+    final = REFERENCE_ROOT / runner.profile.name
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
+    try:
+        (tmp / "runs").mkdir(parents=True)
+        for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png", "protocol.txt",
+                     "runs.csv", "config.json"):
+            if (runner.out_dir / name).is_file():
+                shutil.copy2(runner.out_dir / name, tmp / name)
+        for spec in specs:
+            shutil.copy2(runner.record_path(spec), tmp / "runs" / runner.record_path(spec).name)
+        for record in records:
+            if record.get("grid_path"):
+                (tmp / record["grid_path"]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(runner.out_dir / record["grid_path"], tmp / record["grid_path"])
+        old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"published {len(records)} records of {runner.profile.name} to {final}")
+    return 0
+
+
+def load_record(path: Path) -> dict:
+    """A run record, or ``{}`` if there is none (or it cannot be read: it is then recomputed)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def select_records(runs_dir: str | Path, keys: set[str]) -> tuple[list[dict], int]:
+    """The records under ``runs_dir`` whose ``run_key`` is in ``keys``, and the number of the others (records of
+    other settings, code or hardware, which must never be averaged into this plan's table)."""
+    chosen, skipped = [], 0
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        record = load_record(path)
+        if record.get("run_key") in keys:
+            chosen.append(record)
+        else:
+            skipped += 1
+    return chosen, skipped
+
+
+def wandb_mode(configured: str) -> str:
+    """The user's ``WANDB_MODE`` environment variable wins over the profile's ``runtime.wandb_mode``."""
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env in ("disabled", "offline", "online"):
+        return env
+    if env in ("dryrun",):
+        return "offline"
+    if env in ("run",):
+        return "online"
+    return configured
+
+
+def check_writable(directory: Path, what: str) -> None:
+    """Create ``directory`` and write a probe file in it; ConfigError naming the folder and the setting if not."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-probe-{uuid.uuid4().hex}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to {directory} ({err.strerror or err}); choose another folder with "
+                          f"{what}") from None
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """The committed reference results are read-only to the runner; the output folder must be writable."""
+    resolved = out_dir.expanduser().resolve()
+    if resolved == REFERENCE_ROOT.resolve() or REFERENCE_ROOT.resolve() in resolved.parents:
+        raise ConfigError(f"{out_dir} is inside the committed reference results ({REFERENCE_ROOT}), which runs "
+                          "never write: run into results/local (the default), then `unlearnbench publish`")
+    check_writable(out_dir, "runtime.output_dir / --output-dir")
+
+
+def _summary(record: dict) -> str:
+    if record.get("status") != "ok":
+        return f"FAILED ({record.get('error')})"
+    return (f"UA {record['ua']:.1%}, H {record['forget_entropy']:.2f}, retained acc "
+            f"{record['retain_accuracy']:.1%}, FID {record['fid']:.2f}, unlearning "
+            f"{record['total_seconds']:.1f} s")
