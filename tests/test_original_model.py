@@ -55,6 +55,43 @@ def test_ddpm_sampler_runs_and_is_deterministic(tiny_model):
     torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("kind", ["ddim", "ddpm"])
+def test_both_samplers_honour_steps_and_the_clip_option(tiny_model, kind, monkeypatch):
+    calls = []
+    real = tiny_model.guided_eps
+    monkeypatch.setattr(tiny_model, "guided_eps", lambda *a, **k: calls.append(1) or real(*a, **k))
+    eta = 1.0 if kind == "ddim" else 0.0
+    none = tiny_model.sample([1, 2], SamplerConfig(kind=kind, steps=7, eta=eta, clip="none"), seed=3)
+    assert len(calls) == 7, "the sampler did not take sampler.steps steps"
+    clipped = tiny_model.sample([1, 2], SamplerConfig(kind=kind, steps=7, eta=eta, clip="consistent"), seed=3)
+    assert not torch.allclose(none, clipped), "x0 clipping is not applied"
+    assert "x0 clip consistent" in SamplerConfig(clip="consistent").describe()
+
+
+def test_ddpm_refuses_an_eta():
+    with pytest.raises(ValueError, match="eta"):
+        SamplerConfig(kind="ddpm", eta=1.0)
+
+
+def test_a_corrupt_cached_original_stops_in_one_line(tiny_profile, tmp_path, capsys):
+    from benchmark.orchestration.cli import main
+
+    _, _, directory = train_or_load_diffusion(tiny_profile)
+    weights = next((directory / "unet").glob("*.safetensors"))
+    saved = weights.read_bytes()
+    try:
+        weights.write_bytes(b"garbage")
+        code = main(["run", "--profile", "smoke", "--cache-dir", tiny_profile.runtime.cache_dir, "--output-dir",
+                     str(tmp_path), "--logger", "none", "--set", "runtime.progress=false", "pretrain.steps=60",
+                     "pretrain.warmup_steps=10", "classifier.epochs=1", "classifier.min_accuracy=0.0"])
+    finally:
+        weights.write_bytes(saved)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "corrupt" in err[-1] and "delete the directory" in err[-1]
+    assert not any("Traceback" in line for line in err)
+    assert not list(tmp_path.rglob("runs/*.json")), "nothing is written for runs that could not start"
+
+
 def test_save_load_round_trip(tiny_model, tmp_path):
     tiny_model.save(tmp_path / "m", {"note": "x"})
     loaded = ConditionalDiffusion.load(tmp_path / "m", image_size=8, channels=1)

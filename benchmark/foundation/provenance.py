@@ -8,9 +8,11 @@ Code fingerprints are sha256 digests of the Python sources of the layers that de
 
 - ``model``: ``datasets/`` and ``benchmark/foundation/`` (data, diffusion model and sampler, classifier,
   pretraining, configuration): keys the cached classifier, original and Retrain models;
-- ``run``: ``model`` plus ``metrics/`` and ``methods/``: keys every run record.
+- ``run``: ``model`` plus ``metrics/``, ``methods/`` and the per-run process isolation (which shapes the time and
+  memory figures): keys every run record.
 
-The orchestration layer (runner, CLI, leaderboard) is not part of either: it moves numbers, it does not make them.
+The rest of the orchestration layer (runner, CLI, leaderboard) is not part of either: it moves numbers, it does
+not make them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, Literal
 ROOT = Path(__file__).resolve().parents[2]
 CODE_LAYERS: dict[str, tuple[str, ...]] = {
     "model": ("datasets", "benchmark/foundation"),
-    "run": ("datasets", "benchmark/foundation", "metrics", "methods"),
+    "run": ("datasets", "benchmark/foundation", "metrics", "methods", "benchmark/orchestration/isolation.py"),
 }
 
 
@@ -42,7 +44,9 @@ def _hash_files(paths: list[Path], root: Path) -> str:
 @cache
 def code_fingerprint(layer: Literal["model", "run"] = "run") -> str:
     """sha256 (16 hex digits) of every ``.py`` file of the layer's folders (paths and contents)."""
-    files = [p for folder in CODE_LAYERS[layer] for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts]
+    files = [p for entry in CODE_LAYERS[layer]
+             for p in ([ROOT / entry] if entry.endswith(".py") else (ROOT / entry).rglob("*.py"))
+             if "__pycache__" not in p.parts]
     return _hash_files(files, ROOT)
 
 

@@ -28,11 +28,12 @@ from benchmark.foundation.config import Profile
 from benchmark.foundation.diffusion import ConditionalDiffusion
 
 MODEL_FILE, OUTCOME_FILE, ERROR_FILE = "model.pt", "outcome.json", "error.txt"
-# A fixed glibc mmap threshold in the child: blocks >= 1 MiB get their own mapping and go back to the kernel when
-# freed, instead of the dynamic threshold's heap reuse that made the same run's peak vary by ~5 % (measured on
-# SalUn, smoke model: 98.9-104.5 MiB over 4 runs; with the fixed threshold 85.6-87.4 MiB, same speed; 64 KiB was
-# exact but 1.7x slower).
-MALLOC_ENV, MALLOC_MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_", str(2**20)
+# A fixed glibc mmap threshold in the child (32 MiB, glibc's maximum) instead of the dynamic one, whose
+# run-to-run adjustments made the same run's peak vary by 5-7 %. Measured, SalUn peak over repeated fresh runs:
+# mnist profile 369/395 MiB dynamic vs 367/374 MiB fixed at 32 MiB (same speed); smoke model 98.9-104.5 MiB vs
+# 100.1-101.8 MiB. Lower thresholds were steadier still but slow: at 1 MiB every batch-128 activation of the mnist
+# UNet got its own mapping and Retrain's training took 620 s instead of 290 s.
+MALLOC_ENV, MALLOC_MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_", str(32 * 2**20)
 
 
 class IsolatedRunError(RuntimeError):
