@@ -7,14 +7,11 @@ activations, extra batches, masks.
 
 - CUDA: ``torch.cuda.max_memory_allocated() − torch.cuda.memory_allocated()`` at the start, with the allocator's
   peak reset at the start (the allocator's own statistics; cached-but-free blocks are not counted).
-- CPU (Linux): the kernel's exact resident-set high-water mark ``VmHWM``, less the file-backed pages resident at
-  the end of the window (``RssFile + RssShmem``: code of torch's shared libraries paged in by a new code path,
-  whose amount depends on the page cache, not on the method), less the anonymous memory at the start
-  (``RssAnon``). Before the baseline, freed memory is handed back to the kernel (``gc.collect()``, glibc
-  ``malloc_trim(0)``) and the high-water mark is reset to the current RSS (``echo 5 > /proc/self/clear_refs``),
-  so memory an earlier run freed is not silently reused; nothing is sampled, so no short peak is missed. File
-  pages only grow during a run, so subtracting their final count can only under-count the peak, by what was paged
-  in after it.
+- CPU (Linux): the kernel's exact resident-set high-water mark ``VmHWM`` minus the resident set at the start.
+  Before the baseline, freed memory is handed back to the kernel (``gc.collect()``, glibc ``malloc_trim(0)``)
+  and the high-water mark is reset to the current RSS (``echo 5 > /proc/self/clear_refs``), so memory an
+  earlier run freed is not silently reused and the figure does not depend on run order; nothing is sampled, so
+  no short peak is missed.
 - Elsewhere (no ``/proc``): not measured (NaN, ``memory_kind`` says so).
 
 Windows do not nest: resetting the high-water mark inside a window would lose the outer window's peak.
@@ -110,8 +107,8 @@ def peak_memory(device: torch.device | str | None = None) -> Iterator[Cost]:
         torch.cuda.reset_peak_memory_stats()
         cost.memory_kind = "cuda-allocated-peak-above-baseline"
     elif _reset_cpu_peak():
-        base = _status_mb("RssAnon")
-        cost.memory_kind = "cpu-anon-rss-peak-above-baseline"
+        base = _status_mb("VmRSS")
+        cost.memory_kind = "cpu-rss-peak-above-baseline"
     else:
         cost.memory_kind = "not measured (needs CUDA or Linux /proc)"
     try:
@@ -121,8 +118,7 @@ def peak_memory(device: torch.device | str | None = None) -> Iterator[Cost]:
             torch.cuda.synchronize()
             cost.peak_memory_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
         elif cost.memory_kind.startswith("cpu"):
-            files = _status_mb("RssFile") + _status_mb("RssShmem")
-            cost.peak_memory_mb = max(0.0, _status_mb("VmHWM") - files - base)
+            cost.peak_memory_mb = max(0.0, _status_mb("VmHWM") - base)
 
 
 def run_time_efficiency(retrain_seconds: float, method_seconds: float) -> float:
