@@ -22,7 +22,7 @@ from benchmark.orchestration.cli import main
 from benchmark.orchestration.runner import BenchmarkRunner, select_records, wandb_mode
 from methods import SAFEMax, canonical_name
 
-EXTRA_MB = 64
+EXTRA_MB = 256  # large against the run-to-run noise of a fresh process (a few MiB at this scale)
 
 
 class SAFEMaxWithBallast(SAFEMax):
@@ -201,6 +201,8 @@ def test_memory_figures_do_not_depend_on_run_order(runner_profile):
         p.unlearning.batch_size = 64
         p.runtime.output_dir = f"{p.runtime.output_dir}/{'-'.join(order)}"
         figures.append({r["method"]: r["peak_memory_mb"] for r in BenchmarkRunner(p).run()})
+    # ±10 %: fresh processes of the tiny model differ by up to ~6 % run to run whatever the order (measured in a
+    # cold clone: SalUn 118.9 vs 126.9 MiB); in-process measurement differed by 15 MiB with the order alone.
     for name, mb in figures[0].items():
-        assert figures[1][name] == pytest.approx(mb, rel=0.05), figures
+        assert figures[1][name] == pytest.approx(mb, rel=0.10), figures
     assert figures[0]["salun"] > figures[0]["safemax"] > 0  # a mask, a retain batch and a second pass cost memory
