@@ -144,7 +144,6 @@ class BenchmarkRunner:
         """Everything that can be checked before work: methods and their arguments, forget classes, the data, the
         user's own original model (from its config alone) and that the output and cache folders are writable.
         Returns (data, grid)."""
-        from benchmark.foundation.diffusion import ConditionalDiffusion
         from methods import check_method_args
 
         check_method_args(self.profile)
