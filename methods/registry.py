@@ -147,8 +147,8 @@ def canonical_name(name: str) -> str:
 
 def method_summary(name: str) -> str:
     """The first line of a method's class docstring, read from its source file without importing it."""
-    plugins = _plugin_entry_points()
-    target = BUILTIN_METHODS.get(name) or (plugins[name].value if name in plugins else None)
+    target = BUILTIN_METHODS.get(name) or (_plugin_entry_points()[name].value if name in _plugin_entry_points()
+                                           else None)
     if target is None or name in _REGISTRY:
         doc = (get_method(name).__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
