@@ -2,15 +2,24 @@
 
 For a model and a forget class c_f, with the protocol's sampler (CFG) and seed:
 
-1. generate N = ``forget_samples`` images of c_f and M = ``retain_samples_per_class`` of every retained class,
-   in one batched, seeded ``model.sample`` call (the sampler's progress bar shows it);
-2. classify them with the evaluation classifier (batched, ``torch.inference_mode``);
-3. forgetting on the N images: UA, mean entropy H (natural log), mean P(c_f) and the predicted-class histogram
-   (:mod:`metrics.forgetting`);
-4. retained quality on the M·(K−1) images: per-class accuracy acc_c and their mean, and FID against the real
-   *test* images of the retained classes (at most ``real_per_class`` each) in the configured feature space
-   (:mod:`metrics.fid`; the real features are cached on disk);
+1. generate N = ``forget_samples`` images of c_f and M = ``retain_samples_per_class`` of every retained class
+   (:meth:`Evaluator.generate`). The initial noise of class c is drawn from its own generator seeded with
+   ``seed * 10007 + c``, so the first M samples of a class are the same noise whichever class is forgotten: the
+   original model is sampled *once* (max(N, M) per class) and scored for every forget class
+   (:meth:`SampleSet.take`); nothing is sampled twice;
+2. read them with the committed yardstick (:mod:`benchmark.foundation.yardstick`; batched,
+   ``torch.inference_mode``): the clean *classifier* and the noise-aware *reader*;
+3. forgetting on the N images: the reader's recognised rate (the honest forgetting score), unrecognisable rate and
+   dominant reading; the classifier's UA, mean entropy H (natural log), mean P(c_f) and predicted-class histogram
+   (:mod:`metrics.forgetting`); the forget-class distance: FID and KID between the N images and the real test
+   images of c_f;
+4. retained quality on the M·(K−1) images: the classifier's per-class accuracy acc_c and their mean, the reader's
+   accuracy, FID and KID (± its std over subsets; on features divided by the real features' RMS, see
+   :func:`metrics.fid.feature_scale`) against the real *test* images of the retained classes (at most
+   ``real_per_class`` each) in the configured feature space (:mod:`metrics.fid`; the real features are cached);
 5. optionally a grid PNG (first 8 samples of each class, forget row marked; :mod:`metrics.grid`).
+
+Scoring (:meth:`Evaluator.score`) is a pure function of the samples, the committed yardstick and the real images.
 """
 
 from __future__ import annotations
@@ -22,22 +31,60 @@ from pathlib import Path
 
 import torch
 
-from benchmark.foundation.classifier import EvalClassifier
 from benchmark.foundation.config import EvaluationConfig, SamplerConfig
 from benchmark.foundation.diffusion import ConditionalDiffusion
+from benchmark.foundation.yardstick import Yardstick
 from datasets import UnlearningDataModule
-from metrics.fid import FIDScorer, RealFeatures, build_feature_extractor, real_features
+from metrics.fid import (
+    RealFeatures,
+    build_feature_extractor,
+    extract_features,
+    feature_scale,
+    frechet_distance,
+    kernel_distance,
+    real_features,
+)
 from metrics.forgetting import (
     class_histogram,
+    dominant_reading,
     mean_class_probability,
     mean_entropy,
     per_class_accuracy,
+    recognised_rate,
     unlearning_accuracy,
+    unrecognisable_rate,
 )
 from metrics.grid import save_sample_grid
 
 GRID_PER_CLASS = 8
 REAL_SPLIT = "test"
+UNRECOGNISABLE = "unrecognisable"
+
+
+def class_noise(seed: int, c: int, n: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """The initial noise of the first ``n`` samples of class ``c`` (its own generator: ``seed * 10007 + c``)."""
+    return torch.randn((n, *shape), generator=torch.Generator().manual_seed(seed * 10007 + c))
+
+
+@dataclass
+class SampleSet:
+    """Generated images (N, C, H, W) in [-1, 1] with their labels (N,), grouped by class in ``counts`` order."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    counts: dict[int, int]
+    seconds: float = 0.0
+
+    def take(self, counts: dict[int, int]) -> SampleSet:
+        """The first ``counts[c]`` samples of each class c (a prefix of the same noise: identical samples)."""
+        parts = []
+        for c, n in counts.items():
+            idx = torch.nonzero(self.labels == c).flatten()
+            if len(idx) < n:
+                raise ValueError(f"the sample set holds {len(idx)} samples of class {c}, {n} requested")
+            parts.append(idx[:n])
+        keep = torch.cat(parts)
+        return SampleSet(self.images[keep], self.labels[keep], dict(counts))
 
 
 @dataclass
@@ -46,23 +93,41 @@ class EvaluationResult:
 
     ``retain_accuracy_per_class[i]`` belongs to class ``retain_classes[i]``; ``retain_accuracy`` is their
     mean. ``forget_histogram[k]`` counts forget-class samples classified as k. ``eval_seconds`` covers
-    sampling and scoring (not the one-off extraction of the real images' features).
+    sampling and scoring (not the one-off extraction of the real images' features). Readings of the noise-aware
+    reader: ``recognised_rate`` (share of forget samples read as c_f), ``unrecognisable_rate`` and the dominant
+    reading (``dominant_class`` = K means unrecognisable). ``forget_fid``/``forget_kid``: the distance of the forget
+    samples to the real test images of c_f. ``kid``/``kid_std``: KID on the retained classes, mean ± std over
+    ``kid_subsets`` subsets.
     """
 
     forget_class: int
     forget_class_name: str
+    recognised_rate: float
+    unrecognisable_rate: float
+    dominant_class: int
+    dominant_class_name: str
+    dominant_share: float
     ua: float
     forget_entropy: float
     forget_prob: float
     forget_histogram: list[int]
+    forget_fid: float
+    forget_kid: float
+    forget_kid_std: float
+    forget_real_images: int
     retain_accuracy: float
     retain_classes: list[int]
     retain_accuracy_per_class: list[float]
+    reader_retain_accuracy: float
     fid: float
+    kid: float
+    kid_std: float
+    kid_subsets: int
     fid_features: str
     fid_real_images: int
     fid_real_split: str
     classifier: str
+    yardstick: str
     class_names: list[str]
     sampler: str
     sampler_kind: str
@@ -91,32 +156,32 @@ class Evaluator:
     """Scores any ``ConditionalDiffusion`` against a forget class with one fixed protocol.
 
     Args:
-        classifier: the evaluation classifier (moved to ``device``, kept in eval mode).
-        data: the benchmark's data (class names, range check, real test images for FID).
+        yardstick: the committed evaluation networks (moved to ``device``, kept in eval mode).
+        data: the benchmark's data (class names, range check, real test images for FID/KID).
         sampler: the protocol's sampler (kind, steps, CFG w).
         config: the evaluation protocol (sample counts, batch, FID feature space, seed).
         cache_dir: where the real images' features are cached.
-        classifier_name: the name recorded with every figure (default ``classifier.name``).
 
     Raises:
         InceptionWeightsError: ``config.fid_features == "inception"`` without a usable weights file.
     """
 
-    def __init__(self, classifier: EvalClassifier, data: UnlearningDataModule, sampler: SamplerConfig,
+    def __init__(self, yardstick: Yardstick, data: UnlearningDataModule, sampler: SamplerConfig,
                  config: EvaluationConfig, cache_dir: str, device: torch.device | str = "cpu",
-                 progress: bool = True, classifier_name: str | None = None) -> None:
+                 progress: bool = True) -> None:
         if config.forget_samples < 1 or config.retain_samples_per_class < 1:
             raise ValueError("evaluation needs forget_samples >= 1 and retain_samples_per_class >= 1")
         self.device = torch.device(device)
-        self.classifier = classifier.to(self.device).eval()
+        self.yardstick = yardstick.to(self.device)
+        self.classifier = yardstick.classifier
+        self.reader = yardstick.reader
         self.data = data
         self.sampler = sampler
         self.config = config
         self.cache_dir = cache_dir
         self.progress = progress
-        self.classifier_name = classifier_name or classifier.name
-        self.extractor = build_feature_extractor(config, self.classifier, data.channels,
-                                                 data.config.image_size, self.classifier_name).to(self.device)
+        self.extractor = build_feature_extractor(config, self.classifier, data.channels, data.config.image_size,
+                                                 yardstick.name).to(self.device)
         self._real: RealFeatures | None = None
 
     def real_features(self) -> RealFeatures:
@@ -126,35 +191,75 @@ class Evaluator:
                                        self.config.real_per_class, self.config.batch_size, self.progress)
         return self._real
 
+    def counts(self, forget_class: int) -> dict[int, int]:
+        """The protocol's sample counts for a forget class: N of c_f first, then M of each retained class."""
+        c_f = self.data.check_class(forget_class)
+        retained = [c for c in range(self.data.num_classes) if c != c_f]
+        return {c_f: self.config.forget_samples, **{c: self.config.retain_samples_per_class for c in retained}}
+
+    def all_classes_counts(self) -> dict[int, int]:
+        """max(N, M) samples of every class: one sample set from which every forget class's set is a prefix."""
+        n = max(self.config.forget_samples, self.config.retain_samples_per_class)
+        return {c: n for c in range(self.data.num_classes)}
+
+    def generate(self, model: ConditionalDiffusion, counts: dict[int, int], seed: int | None = None,
+                 desc: str = "sampling") -> SampleSet:
+        """Sample ``counts[c]`` images of each class c with the protocol's sampler (per-class noise, see above)."""
+        if model.num_classes != self.data.num_classes:
+            raise ValueError(f"the model has {model.num_classes} classes but the data has {self.data.num_classes}")
+        seed = self.config.seed if seed is None else int(seed)
+        shape = (self.data.channels, self.data.config.image_size, self.data.config.image_size)
+        labels = torch.tensor([c for c, n in counts.items() for _ in range(n)], dtype=torch.long)
+        noise = torch.cat([class_noise(seed, c, n, shape) for c, n in counts.items()])
+        start = time.perf_counter()
+        model.to(self.device)
+        images = model.sample(labels, self.sampler, seed=seed, batch_size=self.config.batch_size,
+                              progress=self.progress, desc=f"{desc}: {len(labels)} samples", noise=noise)
+        return SampleSet(images, labels, dict(counts), time.perf_counter() - start)
+
     def evaluate(self, model: ConditionalDiffusion, forget_class: int, seed: int | None = None,
                  grid_path: str | Path | None = None) -> EvaluationResult:
-        """Generate, classify and score (see the module docstring); deterministic for a fixed ``seed``.
+        """Generate, read and score (see the module docstring); deterministic for a fixed ``seed``.
 
         Raises:
             ValueError: ``forget_class`` outside the data's classes, or a model with another class count.
         """
+        samples = self.generate(model, self.counts(forget_class), seed, desc=f"evaluating (forget {forget_class})")
+        return self.score(samples, forget_class, seed, grid_path)
+
+    def read(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(classifier logits (N, K), reader logits (N, K + 1)) for images, batched."""
+        with torch.inference_mode():
+            return (self.classifier.predict_logits(images, self.config.batch_size),
+                    self.reader.predict_logits(images, self.config.batch_size))
+
+    def reading_name(self, reading: int) -> str:
+        return UNRECOGNISABLE if reading == self.data.num_classes else self.data.class_names[reading]
+
+    def score(self, samples: SampleSet, forget_class: int, seed: int | None = None,
+              grid_path: str | Path | None = None) -> EvaluationResult:
+        """Every figure of the protocol from a sample set holding exactly :meth:`counts` of ``forget_class``."""
         c_f = self.data.check_class(forget_class)
-        num_classes = self.data.num_classes
-        if model.num_classes != num_classes:
-            raise ValueError(f"the model has {model.num_classes} classes but the data has {num_classes}")
+        if samples.counts != self.counts(c_f):
+            samples = samples.take(self.counts(c_f))
         seed = self.config.seed if seed is None else int(seed)
-        retained = [c for c in range(num_classes) if c != c_f]
-        real = self.real_features().of_classes(retained)
         cfg = self.config
         start = time.perf_counter()
-
-        labels = torch.tensor([c_f] * cfg.forget_samples
-                              + [c for c in retained for _ in range(cfg.retain_samples_per_class)])
-        model.to(self.device)
-        desc = f"evaluating (forget {c_f}): {len(labels)} samples"
-        images = model.sample(labels, self.sampler, seed=seed, batch_size=cfg.batch_size,
-                              progress=self.progress, desc=desc)
-        with torch.inference_mode():
-            logits = self.classifier.predict_logits(images, cfg.batch_size)
+        retained = [c for c in range(self.data.num_classes) if c != c_f]
+        real = self.real_features()
+        images, labels = samples.images, samples.labels
+        logits, reader_logits = self.read(images)
         forget = slice(0, cfg.forget_samples)
         retain = slice(cfg.forget_samples, None)
         per_class = per_class_accuracy(logits[retain], labels[retain], retained)
-        fid = FIDScorer(self.extractor, real).update(images[retain], cfg.batch_size).compute()
+        reader_per_class = per_class_accuracy(reader_logits[retain], labels[retain], retained)
+        features = extract_features(self.extractor, images, cfg.batch_size)
+        real_retained, real_forget = real.of_classes(retained), real.of_classes([c_f])
+        scale = feature_scale(real.features)
+        kid, kid_std = kernel_distance(real_retained, features[retain], cfg.kid_subsets, seed=seed, scale=scale)
+        forget_kid, forget_kid_std = kernel_distance(real_forget, features[forget], cfg.kid_subsets, seed=seed,
+                                                     scale=scale)
+        dominant, share = dominant_reading(reader_logits[forget])
 
         if grid_path is not None:
             title = f"forget class {c_f} | {self.sampler.describe()} | seed {seed}"
@@ -163,18 +268,32 @@ class Evaluator:
         return EvaluationResult(
             forget_class=c_f,
             forget_class_name=self.data.class_names[c_f],
+            recognised_rate=recognised_rate(reader_logits[forget], c_f),
+            unrecognisable_rate=unrecognisable_rate(reader_logits[forget]),
+            dominant_class=dominant,
+            dominant_class_name=self.reading_name(dominant),
+            dominant_share=share,
             ua=unlearning_accuracy(logits[forget], c_f),
             forget_entropy=mean_entropy(logits[forget]),
             forget_prob=mean_class_probability(logits[forget], c_f),
             forget_histogram=class_histogram(logits[forget]),
+            forget_fid=frechet_distance(real_forget, features[forget]),
+            forget_kid=forget_kid,
+            forget_kid_std=forget_kid_std,
+            forget_real_images=len(real_forget),
             retain_accuracy=sum(per_class) / len(per_class),
             retain_classes=retained,
             retain_accuracy_per_class=per_class,
-            fid=fid,
+            reader_retain_accuracy=sum(reader_per_class) / len(reader_per_class),
+            fid=frechet_distance(real_retained, features[retain]),
+            kid=kid,
+            kid_std=kid_std,
+            kid_subsets=cfg.kid_subsets,
             fid_features=self.extractor.name,
-            fid_real_images=len(real),
+            fid_real_images=len(real_retained),
             fid_real_split=REAL_SPLIT,
-            classifier=self.classifier_name,
+            classifier=self.classifier.name,
+            yardstick=self.yardstick.fingerprint,
             class_names=list(self.data.class_names),
             sampler=self.sampler.describe(),
             sampler_kind=self.sampler.kind,
@@ -185,6 +304,27 @@ class Evaluator:
             forget_samples=cfg.forget_samples,
             retain_samples_per_class=cfg.retain_samples_per_class,
             seed=seed,
-            eval_seconds=time.perf_counter() - start,
+            eval_seconds=samples.seconds + time.perf_counter() - start,
             grid_path=None if grid_path is None else str(grid_path),
         )
+
+    def relearning(self, model: ConditionalDiffusion, forget_class: int, runtime, seed: int,
+                   run_seed: int) -> dict:
+        """The relearning attack (:mod:`metrics.relearning`) on a copy of ``model``: the reader's recognised rate
+        and the classifier's UA of c_f samples after it. Empty when ``relearn_steps`` is 0."""
+        from metrics.relearning import forget_class_images, relearn
+
+        cfg = self.config
+        if cfg.relearn_steps <= 0:
+            return {}
+        start = time.perf_counter()
+        x, y = self.data.split("train")
+        images = forget_class_images(x, y, forget_class, cfg.relearn_images)
+        attacked = relearn(model, images, forget_class, cfg, runtime, run_seed)
+        n = cfg.relearn_samples or cfg.forget_samples
+        samples = self.generate(attacked, {forget_class: n}, seed, desc=f"relearning attack (forget {forget_class})")
+        logits, reader_logits = self.read(samples.images)
+        return {"relearn_recognised_rate": recognised_rate(reader_logits, forget_class),
+                "relearn_ua": unlearning_accuracy(logits, forget_class),
+                "relearn_steps": cfg.relearn_steps, "relearn_images": len(images), "relearn_samples": n,
+                "relearn_seconds": time.perf_counter() - start}

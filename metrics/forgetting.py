@@ -77,3 +77,24 @@ def per_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, classes: Sequ
             raise ValueError(f"no sample of class {c} to score")
         out.append(float((pred[mask] == int(c)).double().mean()))
     return out
+
+
+# -- the noise-aware reading (logits of the reader: K + 1 outputs, the last = "unrecognisable") ------------------
+def recognised_rate(reader_logits: torch.Tensor, forget_class: int) -> float:
+    """Share of samples the noise-aware reader recognises as ``forget_class``: the honest forgetting score
+    (noise-dominated images go to the "unrecognisable" output instead of a confident wrong class)."""
+    c = _check_index(forget_class, reader_logits.shape[-1] - 1)
+    return float((predicted_classes(reader_logits) == c).double().mean())
+
+
+def unrecognisable_rate(reader_logits: torch.Tensor) -> float:
+    """Share of samples the reader calls unrecognisable (its last output, index K)."""
+    k = reader_logits.shape[-1] - 1
+    return float((predicted_classes(reader_logits) == k).double().mean())
+
+
+def dominant_reading(reader_logits: torch.Tensor) -> tuple[int, float]:
+    """(the most frequent reading, its share); the reading K means "unrecognisable" (ties: the lower index)."""
+    counts = torch.bincount(predicted_classes(reader_logits), minlength=reader_logits.shape[-1])
+    top = int(counts.argmax())
+    return top, float(counts[top]) / float(counts.sum())

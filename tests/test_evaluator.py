@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.foundation.config import EvaluationConfig, SamplerConfig
+from benchmark.foundation.yardstick import Yardstick
 from datasets import DataConfig, ImageSet, UnlearningDataModule, register_source
 from metrics.evaluator import EvaluationResult, Evaluator
 from metrics.fid import FeatureExtractor, InceptionWeightsError, real_features
@@ -61,24 +63,47 @@ class LevelClassifier(nn.Module):
         return torch.cat([self(chunk) for chunk in images.split(batch_size)])
 
 
+class LevelReader(LevelClassifier):
+    """The noise-aware stub: K + 1 outputs; an image whose pixels spread more than a level's (std > 0.2) is
+    "unrecognisable" (output K), otherwise read like the classifier."""
+
+    name = "level-reader-stub"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().forward(x)
+        noisy = x.flatten(1).std(dim=1) > 0.2
+        junk = torch.where(noisy, torch.zeros(len(x)), torch.full((len(x),), -1e4))
+        return torch.cat([torch.where(noisy[:, None], torch.full_like(logits, -1e4), logits), junk[:, None]], 1)
+
+
+def stub_yardstick() -> Yardstick:
+    return Yardstick(LevelClassifier(), LevelReader(), {}, "stub", Path("stub"))
+
+
 class StubModel(nn.Module):
     """A ``ConditionalDiffusion`` look-alike that shows, for label c, class ``remap.get(c, c)``, or a random
     class when ``ignore_label``."""
 
     num_classes = K
 
-    def __init__(self, remap: dict[int, int] | None = None, ignore_label: bool = False) -> None:
+    def __init__(self, remap: dict[int, int] | None = None, ignore_label: bool = False,
+                 noise_for: int | None = None) -> None:
         super().__init__()
-        self.remap, self.ignore_label = remap or {}, ignore_label
+        self.remap, self.ignore_label, self.noise_for = remap or {}, ignore_label, noise_for
 
-    def sample(self, labels, sampler=None, seed=0, batch_size=500, progress=False, desc="") -> torch.Tensor:
+    def sample(self, labels, sampler=None, seed=0, batch_size=500, progress=False, desc="",
+               noise=None) -> torch.Tensor:
         labels = torch.as_tensor(labels)
         g = torch.Generator().manual_seed(seed)
         if self.ignore_label:
             shown = torch.randint(0, K, labels.shape, generator=g)
         else:
             shown = torch.tensor([self.remap.get(int(c), int(c)) for c in labels], dtype=torch.long)
-        return level_images(shown, g)
+        images = level_images(shown, g)
+        if self.noise_for is not None:  # saturated noise instead of the class: what a halted sampler leaves
+            junk = labels == self.noise_for
+            images[junk] = torch.randn(images[junk].shape, generator=g).sign()
+        return images
 
 
 @pytest.fixture
@@ -89,7 +114,7 @@ def data() -> UnlearningDataModule:
 def make_evaluator(data, cache_dir, forget_samples=40, per_class=150, **config) -> Evaluator:
     cfg = EvaluationConfig(forget_samples=forget_samples, retain_samples_per_class=per_class, batch_size=128,
                            **config)
-    return Evaluator(LevelClassifier(), data, SamplerConfig(steps=5), cfg, str(cache_dir), progress=False)
+    return Evaluator(stub_yardstick(), data, SamplerConfig(steps=5), cfg, str(cache_dir), progress=False)
 
 
 def test_faithful_model_keeps_its_forget_class(data, tmp_path):
@@ -100,7 +125,11 @@ def test_faithful_model_keeps_its_forget_class(data, tmp_path):
     assert result.retain_classes == [0, 2, 3] and result.retain_accuracy_per_class == [1.0, 1.0, 1.0]
     assert result.retain_accuracy == 1.0
     assert result.retain_accuracy_by_class == {"zero": 1.0, "two": 1.0, "three": 1.0}
-    assert result.fid_real_images == 90 and result.fid_features == "classifier:level-stub"
+    assert result.fid_real_images == 90 and result.fid_features == "classifier:level-stub#stub"
+    assert result.recognised_rate == 1.0 and result.unrecognisable_rate == 0.0
+    assert (result.dominant_class, result.dominant_class_name, result.dominant_share) == (1, "one", 1.0)
+    assert result.reader_retain_accuracy == 1.0 and result.yardstick == "stub"
+    assert result.forget_real_images == 30 and math.isfinite(result.forget_kid) and result.kid_subsets == 100
 
 
 def test_forgetting_model_scores_full_unlearning(data, tmp_path):
@@ -108,6 +137,23 @@ def test_forgetting_model_scores_full_unlearning(data, tmp_path):
     assert result.ua == 1.0 and result.forget_prob < 0.01
     assert result.forget_histogram == [0, 0, 0, 40]
     assert result.retain_accuracy == 1.0
+    assert result.recognised_rate == 0.0 and result.dominant_class_name == "three"
+
+
+def test_noise_for_the_forget_class_is_unrecognisable_not_forgotten_into_a_class(data, tmp_path):
+    result = make_evaluator(data, tmp_path, per_class=20).evaluate(StubModel(noise_for=1), 1)
+    assert result.recognised_rate == 0.0 and result.unrecognisable_rate == 1.0
+    assert (result.dominant_class, result.dominant_class_name) == (K, "unrecognisable")
+    assert result.retain_accuracy == 1.0 and result.reader_retain_accuracy == 1.0
+    faithful = make_evaluator(data, tmp_path, per_class=20).evaluate(StubModel(), 1)
+    assert result.forget_kid > faithful.forget_kid + 0.1 and result.forget_fid > faithful.forget_fid + 0.1
+
+
+def test_kid_is_reported_with_its_spread_and_ranks_like_fid(data, tmp_path):
+    evaluator = make_evaluator(data, tmp_path, per_class=30)
+    faithful, damaged = evaluator.evaluate(StubModel(), 0), evaluator.evaluate(StubModel({3: 2}), 0)
+    assert faithful.kid_std >= 0 and damaged.kid_std > 0
+    assert damaged.kid > faithful.kid + 3 * damaged.kid_std and damaged.fid > faithful.fid
 
 
 def test_damaged_retained_class_shows_in_its_own_accuracy(data, tmp_path):
@@ -213,24 +259,48 @@ def test_inception_requested_without_weights_is_refused(data, tmp_path):
 
 
 def test_end_to_end_on_tiny_profile(tiny_profile, tmp_path):
-    from benchmark.foundation.classifier import train_or_load_classifier
     from benchmark.foundation.pretraining import train_or_load_diffusion
+    from benchmark.foundation.yardstick import load_yardstick
 
     model, _, _ = train_or_load_diffusion(tiny_profile)
-    classifier, _ = train_or_load_classifier(tiny_profile)
+    yardstick = load_yardstick(tiny_profile)
     data = UnlearningDataModule(tiny_profile.data)
     cfg = tiny_profile.evaluation
-    evaluator = Evaluator(classifier, data, tiny_profile.sampler, cfg, tiny_profile.runtime.cache_dir,
+    evaluator = Evaluator(yardstick, data, tiny_profile.sampler, cfg, tiny_profile.runtime.cache_dir,
                           progress=False)
     result = evaluator.evaluate(model, 0, grid_path=tmp_path / "grid.png")
     assert 0.0 <= result.ua <= 1.0 and 0.0 <= result.forget_prob <= 1.0
     assert 0.0 <= result.forget_entropy <= math.log(10) + 1e-9
     assert sum(result.forget_histogram) == cfg.forget_samples and len(result.forget_histogram) == 10
     assert len(result.retain_accuracy_per_class) == 9 and 0.0 <= result.retain_accuracy <= 1.0
-    assert math.isfinite(result.fid) and result.fid >= 0.0
-    assert result.fid_features == f"classifier:{classifier.name}" and result.fid_real_split == "test"
+    assert math.isfinite(result.fid) and result.fid >= 0.0 and math.isfinite(result.kid)
+    assert result.fid_features == f"classifier:{yardstick.name}" and result.fid_real_split == "test"
     assert result.sampler == tiny_profile.sampler.describe() and result.seed == cfg.seed
     assert (tmp_path / "grid.png").stat().st_size > 1000
     json.dumps(result.as_dict())
-    again = Evaluator(classifier, data, tiny_profile.sampler, cfg, tiny_profile.runtime.cache_dir, progress=False)
+    again = Evaluator(yardstick, data, tiny_profile.sampler, cfg, tiny_profile.runtime.cache_dir, progress=False)
     assert again.real_features().cache_hit
+
+
+def test_the_original_is_sampled_once_and_scored_for_every_forget_class(tiny_profile):
+    """Per-class noise makes each forget class's sample set a prefix of one all-class set: same figures."""
+    from benchmark.foundation.pretraining import train_or_load_diffusion
+    from benchmark.foundation.yardstick import load_yardstick
+
+    model, _, _ = train_or_load_diffusion(tiny_profile)
+    data = UnlearningDataModule(tiny_profile.data)
+    cfg = EvaluationConfig(forget_samples=6, retain_samples_per_class=4, batch_size=64, kid_subsets=5)
+    evaluator = Evaluator(load_yardstick(tiny_profile), data, tiny_profile.sampler, cfg,
+                          tiny_profile.runtime.cache_dir, progress=False)
+    everything = evaluator.generate(model, evaluator.all_classes_counts())
+    assert len(everything.labels) == 6 * 10
+    for c in (0, 7):
+        fresh = evaluator.evaluate(model, c).as_dict()
+        reused = evaluator.score(everything, c).as_dict()
+        fresh.pop("eval_seconds"), reused.pop("eval_seconds")
+        assert fresh.keys() == reused.keys()
+        for key, value in fresh.items():
+            if isinstance(value, float):  # batch composition may move the last float bits
+                assert reused[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+            else:
+                assert reused[key] == value, key

@@ -118,3 +118,20 @@ def test_build_feature_extractor_inception(probe_weights):
     config = EvaluationConfig(fid_features="inception", inception_weights=str(probe_weights))
     ext = build_feature_extractor(config, nn.Identity(), 1, 8, "unused")
     assert isinstance(ext, InceptionFeatures)
+
+
+def test_kid_is_unbiased_seeded_and_scale_free():
+    from metrics.fid import feature_scale, kernel_distance
+
+    g = torch.Generator().manual_seed(0)
+    real, same, shifted = (torch.randn(400, 8, generator=g) for _ in range(3))
+    shifted = shifted + 0.5
+    kid_same, std_same = kernel_distance(real, same, subsets=50, subset_size=200, seed=1)
+    kid_shift, std_shift = kernel_distance(real, shifted, subsets=50, subset_size=200, seed=1)
+    assert abs(kid_same) < 3 * std_same + 1e-3 and kid_shift > 10 * max(std_shift, abs(kid_same))
+    assert kernel_distance(real, shifted, subsets=50, subset_size=200, seed=1) == (kid_shift, std_shift)
+    big = 40.0  # a feature space 40× larger: the cubic kernel explodes unless the features are rescaled
+    assert kernel_distance(big * real, big * shifted, 50, 200, seed=1)[0] > 100 * kid_shift
+    scaled = kernel_distance(big * real, big * shifted, 50, 200, seed=1, scale=feature_scale(big * real))
+    assert scaled[0] == pytest.approx(kernel_distance(real, shifted, 50, 200, seed=1, scale=feature_scale(real))[0],
+                                      rel=1e-6)

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from benchmark.foundation.classifier import ClassifierTooWeakError, check_accuracy_floor, train_or_load_classifier
 from benchmark.foundation.config import SamplerConfig, UNetConfig
 from benchmark.foundation.diffusion import CheckpointError, ConditionalDiffusion
 from benchmark.foundation.pretraining import train_or_load_diffusion
@@ -132,13 +131,3 @@ def test_training_cache_hit_and_metadata(tiny_profile):
     from benchmark.foundation.pretraining import diffusion_cache_key
 
     assert diffusion_cache_key(tiny_profile, None, 0) not in str(directory)
-
-
-def test_classifier_floor_refusal(tiny_profile):
-    _, meta = train_or_load_classifier(tiny_profile, check_floor=False)
-    assert 0.0 <= meta["test_accuracy"] <= 1.0 and len(meta["test_accuracy_per_class"]) == 10
-    with pytest.raises(ClassifierTooWeakError, match="below the floor"):
-        check_accuracy_floor(meta, floor=1.01)
-    tiny_profile.classifier.min_accuracy = 1.01
-    with pytest.raises(ClassifierTooWeakError):
-        train_or_load_classifier(tiny_profile)  # cache hit, still refused

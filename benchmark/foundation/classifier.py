@@ -1,14 +1,14 @@
-"""The evaluation classifier: a timm architecture trained once per dataset / image size and cached.
+"""The evaluation networks' architecture and training loop (a timm model on images in [-1, 1]).
 
-It scores generated images (unlearning accuracy, retained accuracy, entropy) and, through its penultimate
-features, gives the in-domain FID. The suite refuses to score with a classifier whose held-out accuracy is below
-``classifier.min_accuracy``.
+The suite scores with two such networks per dataset, trained once by ``unlearnbench yardstick`` and committed
+(:mod:`benchmark.foundation.yardstick`): the *classifier* (K classes, clean images: UA, entropy, retained accuracy,
+and its penultimate features for FID/KID) and the noise-aware *reader* (K + 1 outputs, the last one meaning
+"unrecognisable"). This module only defines the network and how it is trained; runs never train it.
 """
 
 from __future__ import annotations
 
-import json
-import time
+from collections.abc import Callable
 
 import lightning as L
 import timm
@@ -16,17 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
-from benchmark.foundation.config import ClassifierConfig, Profile
-from benchmark.foundation.diffusion import CheckpointError
-from benchmark.foundation.provenance import code_fingerprint, environment
-from benchmark.foundation.trainer import build_trainer, pick_device
+from benchmark.foundation.config import ClassifierConfig, RuntimeConfig
+from benchmark.foundation.trainer import build_trainer
 from datasets import UnlearningDataModule
-from metrics.forgetting import per_class_accuracy
+
+BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class ClassifierTooWeakError(RuntimeError):
-    """The evaluation classifier's held-out accuracy is below the configured floor."""
+    """An evaluation network misses one of its accuracy floors."""
 
 
 class EvalClassifier(nn.Module):
@@ -73,13 +71,16 @@ class EvalClassifier(nn.Module):
 
 
 class ClassifierTraining(L.LightningModule):
-    """Cross-entropy training with light augmentation (random shifts of ±1/16 of the image)."""
+    """Cross-entropy training with light augmentation (random shifts of ±1/16 of the image), then an optional
+    ``transform`` of the batch (the reader's noise corruption and "unrecognisable" examples)."""
 
-    def __init__(self, classifier: EvalClassifier, config: ClassifierConfig, total_steps: int) -> None:
+    def __init__(self, classifier: EvalClassifier, config: ClassifierConfig, total_steps: int,
+                 transform: BatchTransform | None = None) -> None:
         super().__init__()
         self.classifier = classifier
         self.config = config
         self.total_steps = total_steps
+        self.transform = transform
 
     @staticmethod
     def augment(x: torch.Tensor) -> torch.Tensor:
@@ -89,7 +90,10 @@ class ClassifierTraining(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = F.cross_entropy(self.classifier(self.augment(x)), y)
+        x = self.augment(x)
+        if self.transform is not None:
+            x, y = self.transform(x, y)
+        loss = F.cross_entropy(self.classifier(x), y)
         self.log("classifier/loss", loss, prog_bar=True)
         return loss
 
@@ -100,72 +104,14 @@ class ClassifierTraining(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def train_classifier(profile: Profile) -> tuple[EvalClassifier, dict]:
-    cfg = profile.classifier
-    L.seed_everything(profile.seed, verbose=False)
-    data = UnlearningDataModule(profile.data, batch_size=cfg.batch_size, seed=profile.seed)
-    steps = cfg.epochs * (len(data.split("train")[1]) // cfg.batch_size)
-    model = EvalClassifier(cfg, data.num_classes, data.channels)
-    module = ClassifierTraining(model, cfg, total_steps=max(1, steps))
-    trainer = build_trainer(profile.runtime, max_steps=max(1, steps))
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    seconds = time.perf_counter() - start
-    model = module.classifier.cpu().eval()
-    x_test, y_test = data.split("test")
-    logits = model.predict_logits(x_test)
-    per_class = per_class_accuracy(logits, y_test, range(data.num_classes))
-    meta = {
-        "architecture": cfg.architecture,
-        "name": model.name,
-        "test_accuracy": float((logits.argmax(1) == y_test).float().mean()),  # over images, not a class mean
-        "test_accuracy_per_class": per_class,
-        "test_images": len(y_test),
-        "train_seconds": round(seconds, 2),
-        "steps": steps,
-        "num_classes": data.num_classes,
-        "channels": data.channels,
-        "config": to_jsonable(cfg),
-        "data": to_jsonable(profile.data),
-        "seed": profile.seed,
-    }
-    return model, meta
+def train_network(config: ClassifierConfig, runtime: RuntimeConfig, data: UnlearningDataModule, num_outputs: int,
+                  epochs: int, transform: BatchTransform | None = None) -> tuple[EvalClassifier, int]:
+    """Train one evaluation network on ``data``'s training split for ``epochs``; returns (network on CPU, steps).
 
-
-def check_accuracy_floor(meta: dict, floor: float) -> None:
-    acc = meta["test_accuracy"]
-    if acc < floor:
-        raise ClassifierTooWeakError(
-            f"the evaluation classifier {meta['name']} reaches {acc:.2%} held-out accuracy, below the floor "
-            f"{floor:.2%} (classifier.min_accuracy): scores from it would not be trustworthy. Train it longer "
-            "(classifier.epochs), pick another architecture (classifier.architecture), or lower the floor "
-            "knowingly."
-        )
-
-
-def train_or_load_classifier(profile: Profile, check_floor: bool = True) -> tuple[EvalClassifier, dict]:
-    """The cached classifier for this data / image size / classifier config (trained on a miss)."""
-    cfg = profile.classifier
-    floor_free = {k: v for k, v in to_jsonable(cfg).items() if k != "min_accuracy"}
-    directory = artefact_dir(profile.runtime.cache_dir, "classifier",
-                             config_hash(profile.data, floor_free, profile.seed, code_fingerprint("model"),
-                                         environment(pick_device(profile.runtime), profile.runtime.precision)))
-    weights = directory / "classifier.pt"
-    if weights.is_file() and (directory / "metadata.json").is_file():
-        meta = json.loads((directory / "metadata.json").read_text())
-        model = EvalClassifier(cfg, meta["num_classes"], meta["channels"])
-        try:
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        except Exception as err:
-            raise CheckpointError(f"the cached classifier {weights} is corrupt ({type(err).__name__}); delete "
-                                  f"{directory} and run again to retrain it") from err
-        meta["cache_hit"] = True
-    else:
-        model, meta = train_classifier(profile)
-        with atomic_directory(directory) as tmp:
-            torch.save(model.state_dict(), tmp / "classifier.pt")
-            (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        meta["cache_hit"] = False
-    if check_floor:
-        check_accuracy_floor(meta, cfg.min_accuracy)
-    return model.eval(), meta
+    The caller seeds the RNGs (``lightning.seed_everything``) so that the command is deterministic.
+    """
+    steps = max(1, epochs * (len(data.split("train")[1]) // config.batch_size))
+    model = EvalClassifier(config, num_outputs, data.channels)
+    module = ClassifierTraining(model, config, total_steps=steps, transform=transform)
+    build_trainer(runtime, max_steps=steps).fit(module, datamodule=data)
+    return module.classifier.cpu().eval(), steps

@@ -83,22 +83,35 @@ class SamplerConfig:
 
 @dataclass
 class ClassifierConfig:
-    """Evaluation classifier: a timm architecture trained on the real training images at the profile size.
+    """The evaluation networks (the yardstick): where the committed ones are, the recipe that made them, floors.
+
+    Runs never train them: they load the folder ``directory`` (default: the committed
+    ``benchmark/yardsticks/<source>-<image_size>px``), whose weights' fingerprint is part of every key. The recipe
+    fields (architecture … reader_epochs) are read only by ``unlearnbench yardstick``, the command that trains a
+    folder once; the floors are checked both when it is trained and whenever it is loaded.
 
     Attributes:
+        directory: a yardstick folder of your own (made by ``unlearnbench yardstick --output DIR``).
         architecture: any ``timm.create_model`` name; ``model_kwargs`` are passed through.
-        input_size: images are resized to this size inside the classifier (timm stems downsample by 4).
-        min_accuracy: held-out accuracy floor below which the suite refuses to score with it.
+        input_size: images are resized to this size inside the networks (timm stems downsample by 4).
+        epochs: training epochs of the clean classifier; ``reader_epochs`` those of the noise-aware reader.
+        min_accuracy: held-out accuracy floor of the classifier and of the reader on clean images.
+        min_noisy_accuracy: the reader's floor on held-out images with Gaussian noise of σ = 0.5 added.
+        min_unrecognisable: the reader's floor for calling pure Gaussian noise "unrecognisable".
     """
 
+    directory: str | None = None
     architecture: str = "resnet18"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     input_size: int = 32
     epochs: int = 2
+    reader_epochs: int = 4
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 5e-4
     min_accuracy: float = 0.97
+    min_noisy_accuracy: float = 0.9
+    min_unrecognisable: float = 0.9
 
 
 @dataclass
@@ -106,12 +119,16 @@ class EvaluationConfig:
     """Evaluation protocol shared by every method of a run (METHODS.md, "Evaluation protocol").
 
     Attributes:
-        forget_samples: N generated forget-class samples (UA, entropy, P(c_f)).
-        retain_samples_per_class: M generated samples per retained class (accuracy, FID).
+        forget_samples: N generated forget-class samples (UA, recognised rate, entropy, forget-class distance).
+        retain_samples_per_class: M generated samples per retained class (accuracy, FID, KID).
         batch_size: generation and feature batch.
         fid_features: ``classifier`` (penultimate features of the evaluation classifier; default) or
             ``inception`` (needs local Inception FID weights in ``inception_weights``).
-        real_per_class: real test images per retained class for FID statistics (``None`` = all).
+        real_per_class: real test images per class for FID/KID statistics (``None`` = all).
+        kid_subsets: random subsets KID is averaged over (its spread is their std).
+        relearn_steps: relearning attack: fine-tuning steps on forget-class training images with the standard
+            loss (0 = no attack); ``relearn_images`` images, batch = all of them, Adam at ``relearn_lr``.
+        relearn_samples: forget-class samples drawn after the attack (``None`` = ``forget_samples``).
     """
 
     forget_samples: int = 200
@@ -120,7 +137,12 @@ class EvaluationConfig:
     fid_features: Literal["classifier", "inception"] = "classifier"
     inception_weights: str | None = None
     real_per_class: int | None = None
+    kid_subsets: int = 100
     seed: int = 1234
+    relearn_steps: int = 0
+    relearn_images: int = 32
+    relearn_lr: float = 1e-4
+    relearn_samples: int | None = None
 
 
 @dataclass

@@ -188,11 +188,13 @@ class ConditionalDiffusion(nn.Module):
         batch_size: int = 500,
         progress: bool = False,
         desc: str = "sampling",
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate one image per label with CFG; returns float32 CPU images in [-1, 1], shape (N, C, H, W).
 
         Deterministic for a fixed ``seed``: the initial noise of all N samples is drawn at once from a CPU
-        generator, and DDPM's per-step noise from the same generator, batch by batch.
+        generator (or given as ``noise``, shape (N, C, H, W)), and the per-step noise of DDPM / DDIM with η > 0
+        from the same generator, batch by batch.
         """
         sampler = sampler or SamplerConfig()
         labels = torch.as_tensor(labels, dtype=torch.long).flatten()
@@ -201,7 +203,9 @@ class ConditionalDiffusion(nn.Module):
         device = next(self.unet.parameters()).device
         dtype = next(self.unet.parameters()).dtype
         generator = torch.Generator().manual_seed(seed)
-        x_all = torch.randn((len(labels), *self.image_shape), generator=generator)
+        if noise is not None and tuple(noise.shape) != (len(labels), *self.image_shape):
+            raise ValueError(f"noise must have shape {(len(labels), *self.image_shape)}, got {tuple(noise.shape)}")
+        x_all = torch.randn((len(labels), *self.image_shape), generator=generator) if noise is None else noise
         sched = self.sampling_scheduler(sampler)
         was_training = self.training
         self.eval()

@@ -9,6 +9,7 @@ Examples::
     unlearnbench leaderboard --profile mnist     # yours beside the committed reference
     unlearnbench publish --profile mnist         # local results -> results/reference/mnist (maintainers)
     unlearnbench methods
+    unlearnbench yardstick --profile mnist --force  # retrain the committed evaluation networks (maintainers)
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ def parser() -> argparse.ArgumentParser:
     tune.add_argument("--validation-class", type=int, default=3)
     tune.add_argument("--output-dir", default="results/local")
     tune.add_argument("--set", nargs="*", metavar="KEY=VALUE")
+    yard = sub.add_parser("yardstick", help="train a dataset's fixed evaluation networks once (deterministic) into "
+                                            "benchmark/yardsticks/<data>-<size>px, or --output DIR")
+    yard.add_argument("--profile", default="mnist")
+    yard.add_argument("--output", default=None, help="folder to write (default: the committed one of the data)")
+    yard.add_argument("--force", action="store_true", help="replace an existing yardstick folder")
+    yard.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     sub.add_parser("methods", help="list registered methods (built-ins and plugins)")
     sub.add_parser("profiles", help="list bundled profiles")
     return ap
@@ -138,6 +145,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         lrs = [v.strip() for v in args.lrs.split(",") if v.strip()]
         grid = run_grid(args.profile, methods, lrs, args.validation_class, args.output_dir, args.set)
         write_summary(grid, tuning_dir(args.output_dir, args.profile), args.profile, args.validation_class)
+        return 0
+    if args.command == "yardstick":
+        from benchmark.foundation.config import load_profile
+        from benchmark.foundation.trainer import configure_threads
+        from benchmark.foundation.yardstick import train_yardstick
+
+        profile = load_profile(args.profile, list(args.set or []))
+        configure_threads(profile.runtime)
+        yardstick = train_yardstick(profile, args.output, overwrite=args.force)
+        m = yardstick.card["metrics"]
+        print(f"yardstick {yardstick.fingerprint} written to {yardstick.directory}: classifier "
+              f"{m['classifier_accuracy']:.2%}, reader {m['reader_accuracy']:.2%} clean / "
+              f"{m['reader_accuracy_sigma0.5']:.2%} at sigma 0.5, pure noise unrecognisable "
+              f"{m['reader_unrecognisable_gaussian_noise']:.2%} ({yardstick.card['train_seconds']} s)")
         return 0
     if args.command in ("leaderboard", "publish"):
         from benchmark.orchestration.runner import publish, rebuild_leaderboard

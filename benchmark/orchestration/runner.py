@@ -1,10 +1,10 @@
 """The benchmark runner: identical setups for every (method × forget class × seed), one evaluator, resumable.
 
-For a profile it prepares the data, trains or loads the cached evaluation classifier and original model, then
-for every run unlearns from the *same* original weights with the *same* trainer settings, evaluates with the one
-:class:`metrics.evaluator.Evaluator`, and writes one JSON record per run atomically under
-``<output_dir>/<profile>/runs/`` (``output_dir`` defaults to the git-ignored ``results/local``; the committed
-reference results under ``results/reference`` are never written by a run).
+For a profile it prepares the data, loads the committed evaluation networks (the yardstick), trains or loads the
+cached original model, then for every run unlearns from the *same* original weights with the *same* trainer
+settings, evaluates with the one :class:`metrics.evaluator.Evaluator` (and its relearning attack), and writes one
+JSON record per run atomically under ``<output_dir>/<profile>/runs/`` (``output_dir`` defaults to the git-ignored
+``results/local``; the committed reference results under ``results/reference`` are never written by a run).
 
 A run's key hashes everything that defines its numbers: the configuration, every protocol option, the method's
 resolved options, the code fingerprint (:mod:`benchmark.foundation.provenance`), device type and name, CPU
@@ -31,7 +31,6 @@ import lightning as L
 import torch
 
 from benchmark.foundation.cache import config_hash, to_jsonable, write_json_atomic
-from benchmark.foundation.classifier import EvalClassifier, train_or_load_classifier
 from benchmark.foundation.config import ConfigError, Profile
 from benchmark.foundation.diffusion import ConditionalDiffusion
 from benchmark.foundation.pretraining import load_original
@@ -46,6 +45,7 @@ from benchmark.foundation.provenance import (
     source_fingerprint,
 )
 from benchmark.foundation.trainer import configure_threads, pick_device
+from benchmark.foundation.yardstick import Yardstick, load_yardstick
 from benchmark.orchestration.isolation import unlearn_isolated
 from benchmark.orchestration.leaderboard import write_leaderboard
 from benchmark.orchestration.progress import StageLog, format_seconds
@@ -86,21 +86,29 @@ class BenchmarkRunner:
         configure_threads(profile.runtime)  # before any key: the CPU thread count is part of them
         self.device = pick_device(profile.runtime)
         self._protocol_key: str | None = None
+        self._yardstick: Yardstick | None = None
+        self._original_samples = None  # the original's sample set: drawn once, scored for every forget class
+
+    def yardstick(self) -> Yardstick:
+        """The committed evaluation networks of the profile's data (loaded once, floor-checked)."""
+        if self._yardstick is None:
+            self._yardstick = load_yardstick(self.profile)
+        return self._yardstick
 
     # -- keys ---------------------------------------------------------------------------------------------------
     def environment(self) -> dict[str, Any]:
         return environment(self.device, self.profile.runtime.precision)
 
     def protocol_key(self) -> str:
-        """Everything shared by all runs of the profile: data, original, sampler (every option), classifier,
-        evaluation, the user's own original (by content), code fingerprint, hardware, precision, libraries."""
+        """Everything shared by all runs of the profile: data, original, sampler (every option), the yardstick's
+        fingerprint, evaluation, the user's own original (by content), code fingerprint, hardware, precision,
+        libraries."""
         if self._protocol_key is None:
             p = self.profile
-            classifier = {k: v for k, v in to_jsonable(p.classifier).items() if k != "min_accuracy"}
             original = directory_fingerprint(self.pretrained) if self.pretrained else None
-            self._protocol_key = config_hash(p.data, p.unet, p.pretrain, p.sampler, classifier, p.evaluation, p.seed,
-                                             original, code_fingerprint("run"), self.environment(),
-                                             {"isolate_runs": p.runtime.isolate_runs})
+            self._protocol_key = config_hash(p.data, p.unet, p.pretrain, p.sampler, self.yardstick().fingerprint,
+                                             p.evaluation, p.seed, original, code_fingerprint("run"),
+                                             self.environment(), {"isolate_runs": p.runtime.isolate_runs})
         return self._protocol_key
 
     def run_key(self, spec: RunSpec) -> str:
@@ -147,6 +155,7 @@ class BenchmarkRunner:
         from methods import check_method_args
 
         check_method_args(self.profile)
+        self.yardstick()
         check_output_dir(self.out_dir)
         check_writable(Path(self.profile.runtime.cache_dir).expanduser(), "runtime.cache_dir / --cache-dir")
         data = UnlearningDataModule(self.profile.data, batch_size=self.profile.unlearning.batch_size,
@@ -175,10 +184,9 @@ class BenchmarkRunner:
         stages.say(f"hardware: {hardware_label(hardware(self.device))}; precision {p.runtime.precision}; "
                    f"code {code_fingerprint('run')}; results in {self.out_dir}")
 
-        stages.begin(f"evaluation classifier ({p.classifier.architecture})")
-        classifier, cls_meta = train_or_load_classifier(p)
-        stages.end(f"held-out accuracy {cls_meta['test_accuracy']:.2%} "
-                   f"({'cached' if cls_meta['cache_hit'] else 'trained'})")
+        stages.begin("evaluation networks (committed yardstick)")
+        yardstick = self.yardstick()
+        stages.end(yardstick_summary(yardstick))
 
         stages.begin("original model" + (f" from {self.pretrained}" if self.pretrained else ""))
         original, orig_meta = load_original(p, self.pretrained)
@@ -187,9 +195,8 @@ class BenchmarkRunner:
 
         stages.begin(f"unlearning and evaluation: {len(todo)} runs")
         device = self.device
-        evaluator = self._evaluator(classifier, data, device)
-        context = {"classifier": {k: cls_meta[k] for k in ("name", "test_accuracy")},
-                   "hardware": hardware(device), "versions": library_versions()}
+        evaluator = self._evaluator(yardstick, data, device)
+        context = {"hardware": hardware(device), "versions": library_versions()}
         for i, spec in enumerate(todo, 1):
             stages.say(f"run {i}/{len(todo)}: {spec.label}, forget class {spec.forget_class} "
                        f"({data.class_names[spec.forget_class]}), seed {spec.seed}")
@@ -198,19 +205,19 @@ class BenchmarkRunner:
         stages.end(f"{len(todo)} runs")
 
         records, skipped = self.load_records(specs)
-        write_leaderboard(self.out_dir, records, protocol=self.protocol_text(cls_meta, specs), skipped=skipped,
+        write_leaderboard(self.out_dir, records, protocol=self.protocol_text(specs), skipped=skipped,
                           reference_dir=REFERENCE_ROOT / p.name, stream=stages.stream)
         stages.say(f"finished in {format_seconds(stages.elapsed())}; results in {self.out_dir}")
         return records
 
-    def _evaluator(self, classifier: EvalClassifier, data: UnlearningDataModule, device: torch.device):
+    def _evaluator(self, yardstick: Yardstick, data: UnlearningDataModule, device: torch.device):
         from metrics.evaluator import Evaluator
 
-        return Evaluator(classifier.to(device), data, self.profile.sampler, self.profile.evaluation,
+        return Evaluator(yardstick, data, self.profile.sampler, self.profile.evaluation,
                          cache_dir=self.profile.runtime.cache_dir, device=device,
                          progress=self.profile.runtime.progress)
 
-    def protocol_text(self, cls_meta: dict, specs: list[RunSpec]) -> str:
+    def protocol_text(self, specs: list[RunSpec]) -> str:
         p = self.profile
         e = p.evaluation
         dropout = {}
@@ -219,10 +226,16 @@ class BenchmarkRunner:
                 dropout.setdefault(s.label, (s.method_config.get("forget_label_dropout"),
                                              s.method_config.get("label_dropout")))
         dropout_text = ", ".join(f"{k} {f:g}/{r:g}" for k, (f, r) in dropout.items() if f is not None and r is not None)
+        y = self.yardstick()
+        relearn = (f"relearning attack: {e.relearn_steps} Adam steps at lr {e.relearn_lr:g} on the first "
+                   f"{e.relearn_images} training images of the forget class, then "
+                   f"{e.relearn_samples or e.forget_samples} forget-class samples read again"
+                   if e.relearn_steps > 0 else "no relearning attack")
         return (f"Profile `{p.name}`: {p.data.source} {p.data.image_size}px; sampler {p.sampler.describe()}; "
                 f"{e.forget_samples} forget-class samples, {e.retain_samples_per_class} samples per retained class, "
-                f"eval seed {e.seed}; FID features: {e.fid_features} ({cls_meta['name']}, held-out accuracy "
-                f"{cls_meta['test_accuracy']:.2%}); unlearning budget {p.unlearning.steps} steps at batch "
+                f"eval seed {e.seed}; yardstick {y.fingerprint} ({y.directory.name}: {yardstick_summary(y)}); "
+                f"FID/KID features: {e.fid_features}, real test images of each class, KID over {e.kid_subsets} "
+                f"subsets; {relearn}; unlearning budget {p.unlearning.steps} steps at batch "
                 f"{p.unlearning.batch_size}; label dropout on forget/retain passes: {dropout_text or 'n/a'}; "
                 f"forget classes {p.unlearning.forget_classes}, seeds {p.unlearning.seeds}; "
                 f"precision {p.runtime.precision}; hardware {hardware_label(hardware(self.device))}; "
@@ -246,8 +259,8 @@ class BenchmarkRunner:
             "code_fingerprint": code_fingerprint("run"), "method_code": spec.method_code,
             **{f"hw_{k}": v for k, v in context["hardware"].items()},
             **{f"version_{k}": v for k, v in context["versions"].items()},
-            "classifier": context["classifier"]["name"],
-            "classifier_accuracy": context["classifier"]["test_accuracy"],
+            "yardstick_directory": self.yardstick().directory.name,
+            "classifier_accuracy": self.yardstick().card["metrics"]["classifier_accuracy"],
         }
         logger = self._logger(spec, record)
         grid_path = self.grids_dir / f"{self.record_path(spec).stem.rsplit('__', 1)[0]}.png"
@@ -270,8 +283,15 @@ class BenchmarkRunner:
                 record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
                               peak_memory_mb=outcome.peak_memory_mb, memory_kind=outcome.memory_kind,
                               cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
-            result = evaluator.evaluate(model.to(device), spec.forget_class, seed=p.evaluation.seed,
-                                        grid_path=grid_path)
+            if spec.method == ORIGINAL:
+                if self._original_samples is None:
+                    self._original_samples = evaluator.generate(model.to(device), evaluator.all_classes_counts(),
+                                                                p.evaluation.seed, desc="original, every class")
+                result = evaluator.score(self._original_samples, spec.forget_class, p.evaluation.seed, grid_path)
+            else:
+                result = evaluator.evaluate(model.to(device), spec.forget_class, seed=p.evaluation.seed,
+                                            grid_path=grid_path)
+                record.update(evaluator.relearning(model, spec.forget_class, p.runtime, p.evaluation.seed, spec.seed))
             evaluation = result.as_dict()
             record["eval_seed"] = evaluation.pop("seed")  # the record's seed is the run seed
             record.update(evaluation)
@@ -363,8 +383,8 @@ def publish(runner: BenchmarkRunner) -> int:
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
     try:
         (tmp / "runs").mkdir(parents=True)
-        for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png", "protocol.txt",
-                     "runs.csv", "config.json"):
+        for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png",
+                     "leaderboard_pairs.csv", "protocol.txt", "runs.csv", "config.json"):
             if (runner.out_dir / name).is_file():
                 shutil.copy2(runner.out_dir / name, tmp / name)
         for spec in specs:
@@ -442,6 +462,17 @@ def check_output_dir(out_dir: Path) -> None:
 def _summary(record: dict) -> str:
     if record.get("status") != "ok":
         return f"FAILED ({record.get('error')})"
-    return (f"UA {record['ua']:.1%}, H {record['forget_entropy']:.2f}, retained acc "
-            f"{record['retain_accuracy']:.1%}, FID {record['fid']:.2f}, unlearning "
+    relearned = (f", after relearning {record['relearn_recognised_rate']:.1%}"
+                 if "relearn_recognised_rate" in record else "")
+    return (f"recognised {record['recognised_rate']:.1%} (dominant reading {record['dominant_class_name']} "
+            f"{record['dominant_share']:.0%}){relearned}, UA {record['ua']:.1%}, retained acc "
+            f"{record['retain_accuracy']:.1%}, FID {record['fid']:.2f}, KID {1e3 * record['kid']:.2f}e-3, unlearning "
             f"{record['total_seconds']:.1f} s")
+
+
+def yardstick_summary(yardstick: Yardstick) -> str:
+    """One line of the yardstick's measured accuracies (from its card)."""
+    m = yardstick.card["metrics"]
+    return (f"classifier {m['classifier_accuracy']:.2%} on clean test images; reader {m['reader_accuracy']:.2%} clean, "
+            f"{m['reader_accuracy_sigma0.5']:.2%} at noise sigma 0.5, pure noise read as unrecognisable "
+            f"{m['reader_unrecognisable_gaussian_noise']:.2%}")

@@ -3,9 +3,14 @@ validation class, not the reported one, and give every method the same tuning bu
 
 Every method gets the same grid of learning rates (and nothing else), the profile's step budget, and is scored by
 the one evaluator on ``validation_class``. The rule that picks each method's learning rate is fixed in advance:
-among settings that forget (UA ≥ ``ua_target``), the highest retained accuracy; if none forgets, the highest UA
-(ties: higher retained accuracy). Records go to ``<output_dir>/<profile>-tuning/lr<value>/`` (resumable like any
-run) and the summary to ``<output_dir>/<profile>-tuning/summary.{md,csv}``.
+among settings that forget (the noise-aware reader recognises at most ``RECOGNISED_TARGET`` of the forget-class
+samples as that class), the highest retained accuracy; if none forgets, the lowest recognised rate (ties: higher
+retained accuracy). UA is not used: pure noise scores UA 100 % (issue 9), so a UA rule picks collapsed models.
+Records without a recognised rate (made before the noise-aware reader) fall back to 1 − UA. Records go to
+``<output_dir>/<profile>-tuning/lr<value>/`` (resumable like any run) and the summary to
+``<output_dir>/<profile>-tuning/summary.{md,csv}``, with ``tradeoff.png`` beside it: one curve per method through
+its learning rates, retained accuracy against the recognised rate of the forget class. ``tradeoff_from_records``
+rebuilds the grid from the stored records, so the summary and figure can be redrawn without rerunning anything.
 """
 
 from __future__ import annotations
@@ -16,19 +21,39 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.foundation.config import load_profile
-from benchmark.orchestration.runner import BenchmarkRunner
+from benchmark.foundation.cache import atomic_path, write_text_atomic
 
-UA_TARGET = 0.95
+RECOGNISED_TARGET = 0.05
+RECORD_FIELDS = [  # copied from each run record into its grid row (NaN where a record lacks one)
+    "forget_class", "seed", "ua", "forget_entropy", "retain_accuracy", "fid",
+    "recognised_rate", "unrecognisable_rate", "kid", "relearn_recognised_rate",
+]
+OPTIONAL = [  # summary.md columns shown only when some row has a value (older records lack them)
+    ("recognised_rate", "recognised ↓", "percent"),
+    ("unrecognisable_rate", "unrecognisable", "percent"),
+    ("kid", "KID×10³", "kilo"),
+    ("relearn_recognised_rate", "relearned ↓", "percent"),
+]
 
 
 def tuning_dir(output_dir: str, profile: str) -> Path:
     return Path(output_dir) / f"{profile}-tuning"
 
 
+def grid_row(record: dict, lr: float) -> dict:
+    """One grid row from a run record at learning rate ``lr``."""
+    row = {"method": record["method"], "lr": float(lr), "status": record.get("status")}
+    row.update({field: record.get(field, float("nan")) for field in RECORD_FIELDS})
+    row["seconds"] = record.get("total_seconds", float("nan"))
+    return row
+
+
 def run_grid(profile: str, methods: list[str], lrs: list[str], validation_class: int, output_dir: str = "results",
              overrides: list[str] | None = None) -> pd.DataFrame:
-    """Run every method at every learning rate on the validation class; returns one row per (method, lr)."""
+    """Run every method at every learning rate on the validation class; returns one row per (method, lr, seed)."""
+    from benchmark.foundation.config import load_profile
+    from benchmark.orchestration.runner import BenchmarkRunner
+
     rows = []
     for lr in lrs:
         args = "{" + ", ".join(f"{m}: {{lr: {lr}}}" for m in methods) + "}"
@@ -40,41 +65,175 @@ def run_grid(profile: str, methods: list[str], lrs: list[str], validation_class:
             f"unlearning.method_args={args}",
             f"runtime.output_dir={tuning_dir(output_dir, profile) / f'lr{lr}'}",
         ])
-        for r in BenchmarkRunner(p).run():
-            rows.append({"method": r["method"], "lr": float(lr), "status": r["status"], "ua": r.get("ua"),
-                         "forget_entropy": r.get("forget_entropy"), "retain_accuracy": r.get("retain_accuracy"),
-                         "fid": r.get("fid"), "seconds": r.get("total_seconds")})
-    return pd.DataFrame(rows)
+        rows += [grid_row(r, float(lr)) for r in BenchmarkRunner(p).run()]
+    return pd.DataFrame(rows, columns=_grid_columns())
 
 
-def select(grid: pd.DataFrame, ua_target: float = UA_TARGET) -> pd.DataFrame:
+def _grid_columns() -> list[str]:
+    return ["method", "lr", "status", *RECORD_FIELDS, "seconds"]
+
+
+def tradeoff_from_records(tuning_root: Path) -> pd.DataFrame:
+    """The grid rebuilt from the stored run records ``<tuning_root>/lr<value>/<profile>/runs/*.json``: finished runs
+    only (status "ok"), the learning rate read from the folder name (``lr3e-5`` → 3e-05).
+
+    A runs folder keeps records of earlier settings too; of several records of the same (lr, method, forget class,
+    seed) the one that finished last is kept. Folders whose name is not ``lr<number>`` are ignored.
+    """
+    rows, finished = [], []
+    for folder in sorted(Path(tuning_root).glob("lr*")):
+        try:
+            lr = float(folder.name[2:])
+        except ValueError:
+            continue
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*/runs/*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(record, dict) or record.get("status") != "ok" or "method" not in record:
+                continue
+            rows.append(grid_row(record, lr))
+            finished.append(str(record.get("finished_at", "")))
+    grid = pd.DataFrame(rows, columns=_grid_columns())
+    if grid.empty:
+        return grid
+    grid["_finished"] = finished
+    key = ["lr", "method", "forget_class", "seed"]
+    grid = (grid.sort_values("_finished", kind="stable")
+            .drop_duplicates(subset=key, keep="last")  # NaN keys compare equal here: a record without them is one
+            .drop(columns="_finished"))
+    return grid.sort_values(["method", "lr"], kind="stable").reset_index(drop=True)
+
+
+def forgetting_score(grid: pd.DataFrame) -> pd.Series:
+    """The recognised rate of the forget class (lower = forgotten); 1 − UA where a record has none."""
+    recognised = pd.to_numeric(grid.get("recognised_rate", pd.Series(float("nan"), index=grid.index)),
+                               errors="coerce")
+    return recognised.fillna(1 - pd.to_numeric(grid["ua"], errors="coerce"))
+
+
+def select(grid: pd.DataFrame, target: float = RECOGNISED_TARGET) -> pd.DataFrame:
     """The chosen row per method under the fixed rule (see the module docstring)."""
     chosen = []
-    for _, g in grid[grid["status"] == "ok"].groupby("method", sort=False):
-        forgets = g[g["ua"] >= ua_target]
+    ok = grid[grid["status"] == "ok"].copy()
+    ok["_score"] = forgetting_score(ok)
+    for _, g in ok.groupby("method", sort=False):
+        forgets = g[g["_score"] <= target + 1e-9]
         pick = (forgets.sort_values("retain_accuracy", ascending=False) if len(forgets)
-                else g.sort_values(["ua", "retain_accuracy"], ascending=False)).iloc[0]
-        chosen.append(pick)
+                else g.sort_values(["_score", "retain_accuracy"], ascending=[True, False])).iloc[0]
+        chosen.append(pick.drop("_score"))
     return pd.DataFrame(chosen)
 
 
+def _has(grid: pd.DataFrame, col: str) -> bool:
+    return col in grid and pd.to_numeric(grid[col], errors="coerce").notna().any()
+
+
+def _fmt(value, kind: str) -> str:
+    value = pd.to_numeric(value, errors="coerce")
+    if value is None or pd.isna(value):
+        return "—"
+    if kind == "percent":
+        return f"{value:.1%}"
+    if kind == "kilo":
+        return f"{1e3 * value:.2f}"
+    if kind == "seconds":
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _tradeoff_points(grid: pd.DataFrame) -> tuple[pd.DataFrame, str, int]:
+    """Per (method, lr): mean retained accuracy and forget-class score (%), sorted by lr; the y label; and the
+    number of finished rows left out for lacking the score."""
+    ok = grid[grid["status"] == "ok"].copy() if "status" in grid else grid.copy()
+    ok["x"] = 100 * pd.to_numeric(ok["retain_accuracy"], errors="coerce")
+    if _has(ok, "recognised_rate"):
+        ok["y"] = 100 * pd.to_numeric(ok["recognised_rate"], errors="coerce")
+        label = "forget class recognised (%) ↓"
+    else:  # older records: the share the standard classifier assigns to the forget class
+        ok["y"] = 100 * (1 - pd.to_numeric(ok["ua"], errors="coerce"))
+        label = "forget class classified as itself, 1 − UA (%) ↓"
+    usable = ok.dropna(subset=["x", "y"])
+    points = (usable.groupby(["method", "lr"], sort=False)[["x", "y"]].mean().reset_index()
+              .sort_values(["method", "lr"], kind="stable"))
+    return points, label, len(ok) - len(usable)
+
+
+def plot_tradeoff(grid: pd.DataFrame, path: Path) -> None:
+    """One figure, one curve per method through its learning rates (sorted by lr): x = retained accuracy (%), y =
+    recognised rate of the forget class (%; 1 − UA when no row has one), each point labelled with its lr (means over
+    seeds where a (method, lr) has several rows), the point the tuning rule chose marked with a star."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points, y_label, left_out = _tradeoff_points(grid)
+    chosen = select(grid) if len(grid) else pd.DataFrame()
+    chosen_keys = {(c.method, float(c.lr)) for c in chosen.itertuples()}
+
+    fig, ax = plt.subplots(figsize=(6.8, 4.8), dpi=120)
+    starred = False
+    offsets = [(4, 4), (4, -10), (-18, 8), (-18, -12)]  # staggered: the lrs of a collapsed model share one point
+    for method, curve in points.groupby("method", sort=False):
+        line, = ax.plot(curve["x"], curve["y"], marker="o", ms=4, lw=1.2, label=method)
+        for i, r in enumerate(curve.itertuples()):
+            ax.annotate(f"{r.lr:g}", (r.x, r.y), textcoords="offset points", xytext=offsets[i % len(offsets)],
+                        fontsize=7, color=line.get_color())
+            if (method, float(r.lr)) in chosen_keys:
+                ax.scatter([r.x], [r.y], marker="*", s=220, color=line.get_color(), edgecolor="black", zorder=3)
+                starred = True
+    if starred:
+        ax.scatter([], [], marker="*", s=120, color="white", edgecolor="black", label="chosen by the tuning rule")
+    ax.set_xlabel("retained accuracy (%) ↑")
+    ax.set_ylabel(y_label)
+    title = "Tuning trade-off per learning rate (labels = lr)"
+    if left_out:
+        title += f"; {left_out} run(s) without the score left out"
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if len(points):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+
+
 def write_summary(grid: pd.DataFrame, out: Path, profile: str, validation_class: int) -> pd.DataFrame:
+    """``summary.{md,csv}`` and ``tradeoff.png`` under ``out``; returns the chosen row per method."""
     chosen = select(grid)
-    grid = grid.sort_values(["method", "lr"]).reset_index(drop=True)
+    grid = grid.sort_values(["method", "lr"], kind="stable").reset_index(drop=True)
     grid["chosen"] = [any((c.method == r.method) and (c.lr == r.lr) for c in chosen.itertuples())
                       for r in grid.itertuples()]
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    grid.to_csv(out / "summary.csv", index=False)
+    with atomic_path(out / "summary.csv") as tmp:
+        grid.to_csv(tmp, index=False)
+    spec = {col: (col, header, kind) for col, header, kind in OPTIONAL if _has(grid, col)}
+    columns = [spec[c] for c in ("recognised_rate", "unrecognisable_rate") if c in spec]  # read first
+    columns += [("ua", "UA", "percent"), ("forget_entropy", "H (forget)", "plain"),
+                ("retain_accuracy", "retained acc", "percent"), ("fid", "FID", "plain")]
+    columns += [spec[c] for c in ("kid", "relearn_recognised_rate") if c in spec]
+    columns.append(("seconds", "time (s)", "seconds"))
+    headers = ["method", "lr", *(h for _, h, _ in columns), "chosen"]
     lines = [f"# Tuning on validation forget class {validation_class} (profile `{profile}`)", "",
-             f"Same grid for every method (learning rate only), the profile's step budget. Rule: among settings with "
-             f"UA ≥ {UA_TARGET:.0%}, the highest retained accuracy; else the highest UA.", "",
-             "| method | lr | UA | H (forget) | retained acc | FID | time (s) | chosen |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in grid.itertuples():
-        lines.append(f"| {r.method} | {r.lr:g} | {r.ua:.1%} | {r.forget_entropy:.2f} | {r.retain_accuracy:.1%} | "
-                     f"{r.fid:.2f} | {r.seconds:.1f} | {'**yes**' if r.chosen else ''} |")
+             f"Same grid for every method (learning rate only), the profile's step budget. Rule: among settings whose "
+             f"recognised rate is ≤ {RECOGNISED_TARGET:.0%}, the highest retained accuracy; else the lowest recognised "
+             "rate (UA is not used: noise scores UA 100 %). `tradeoff.png`: retained "
+             "accuracy against the recognised rate of the forget class per learning rate (star = chosen).", "",
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for r in grid.to_dict("records"):
+        cells = [_fmt(r.get(col), kind) for col, _, kind in columns]
+        lines.append("| " + " | ".join([str(r["method"]), f"{r['lr']:g}", *cells,
+                                        "**yes**" if r["chosen"] else ""]) + " |")
     picked = json.dumps({c.method: {"lr": c.lr} for c in chosen.itertuples()})
     lines += ["", f"Chosen `unlearning.method_args`: `{picked}`"]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
+    if _has(grid[grid["status"] == "ok"], "retain_accuracy"):
+        plot_tradeoff(grid, out / "tradeoff.png")
     print("\n".join(lines), file=sys.stdout)
     return chosen

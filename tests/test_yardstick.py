@@ -1,0 +1,122 @@
+"""The committed yardstick: loads without training, scores as a pure function of samples and weights, reads noisy
+digits as digits and noise as unrecognisable, refuses a missing, modified or weak one; its command is deterministic."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+from benchmark.foundation.classifier import ClassifierTooWeakError
+from benchmark.foundation.config import load_profile
+from benchmark.foundation.yardstick import (
+    FILES,
+    YardstickMissingError,
+    default_directory,
+    load_yardstick,
+    noise_probes,
+    noisy,
+    probe,
+    train_yardstick,
+)
+from datasets import UnlearningDataModule
+
+SIGMA = 0.5  # the stated noise level of the known-answer test (images in [-1, 1])
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    profile = load_profile("mnist", ["runtime.progress=false"])
+    return profile, load_yardstick(profile), UnlearningDataModule(profile.data)
+
+
+def test_the_committed_yardstick_loads_without_training(mnist):
+    profile, yardstick, data = mnist
+    assert default_directory(profile.data).name == "mnist-16px"
+    assert (yardstick.directory / "card.json").is_file() and yardstick.card["fingerprint"] == yardstick.fingerprint
+    for name in FILES:
+        assert (yardstick.directory / name).stat().st_size < 1_000_000  # small enough to commit
+    assert yardstick.reader.num_classes == data.num_classes + 1 == yardstick.classifier.num_classes + 1
+
+
+def test_scoring_is_a_pure_function_of_samples_and_committed_weights(mnist):
+    profile, yardstick, data = mnist
+    # the predictions recorded when the weights were made (on another process, possibly another machine)
+    assert probe(yardstick, data) == yardstick.card["probe"]
+    again = load_yardstick(profile)
+    images = data.split("test")[0][:200]
+    assert torch.equal(yardstick.reader.predict_logits(images), again.reader.predict_logits(images))
+    assert torch.equal(yardstick.classifier.predict_logits(images, 7), again.classifier.predict_logits(images, 200))
+
+
+def test_noisy_digits_are_still_read_as_their_class(mnist):
+    _, yardstick, data = mnist
+    x, y = data.split("test")
+    xn = noisy(x, SIGMA)
+    pred = yardstick.reader.predict_logits(xn).argmax(1)
+    for c in range(data.num_classes):  # every class can be the forget class
+        assert (pred[y == c] == c).float().mean() >= 0.9, c
+
+
+def test_pure_noise_is_unrecognisable(mnist):
+    _, yardstick, data = mnist
+    k = data.num_classes
+    for name, images in noise_probes((1, 16, 16), 500, seed=99).items():
+        probs = torch.softmax(yardstick.reader.predict_logits(images), 1)
+        assert (probs.argmax(1) == k).float().mean() >= 0.9, name
+        assert probs[:, k].mean() >= 0.85, name
+    # the clean classifier, by contrast, gives pure noise *some* class: nothing stops it (the issue's case)
+    clean = torch.softmax(yardstick.classifier.predict_logits(noise_probes((1, 16, 16), 500, seed=99)["saturated"]), 1)
+    assert clean.shape[1] == k and float(torch.special.entr(clean).sum(1).mean()) < math.log(k)
+
+
+def test_real_images_of_the_retained_classes_keep_97_percent(mnist):
+    _, yardstick, data = mnist
+    x, y = data.split("test")
+    for net in (yardstick.classifier, yardstick.reader):
+        correct = net.predict_logits(x).argmax(1) == y
+        for forget in range(data.num_classes):  # whichever class is forgotten
+            assert correct[y != forget].float().mean() >= 0.97, (net.name, forget)
+        for c in range(data.num_classes):
+            assert correct[y == c].float().mean() >= 0.95, (net.name, c)
+
+
+def test_missing_or_modified_yardstick_is_refused_with_the_command(tmp_path):
+    profile = load_profile("mnist", [f"classifier.directory={tmp_path / 'none'}"])
+    with pytest.raises(YardstickMissingError, match="unlearnbench yardstick --profile mnist"):
+        load_yardstick(profile)
+    copy = tmp_path / "copy"
+    shutil.copytree(default_directory(profile.data), copy)
+    profile.classifier.directory = str(copy)
+    load_yardstick(profile)
+    with open(copy / FILES[1], "r+b") as f:  # one flipped byte
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(YardstickMissingError, match="differs from the sha256"):
+        load_yardstick(profile)
+
+
+def test_floors_are_checked_on_load():
+    profile = load_profile("mnist", ["classifier.min_noisy_accuracy=0.9999"])
+    with pytest.raises(ClassifierTooWeakError, match="min_noisy_accuracy"):
+        load_yardstick(profile)
+
+
+def test_the_yardstick_command_is_deterministic(tmp_path):
+    overrides = ["runtime.progress=false", "runtime.logger=none", "classifier.epochs=1", "classifier.reader_epochs=1",
+                 "classifier.min_accuracy=0", "classifier.min_noisy_accuracy=0", "classifier.min_unrecognisable=0"]
+    profile = load_profile("smoke", overrides)
+    first = train_yardstick(profile, tmp_path / "a")
+    second = train_yardstick(profile, tmp_path / "b")
+    assert first.fingerprint == second.fingerprint
+    card = json.loads((tmp_path / "a" / "card.json").read_text())
+    assert card["command"] == "unlearnbench yardstick --profile smoke" and card["recipe"]["reader_epochs"] == 1
+    with pytest.raises(Exception, match="--force"):
+        train_yardstick(profile, tmp_path / "a")
+    profile.classifier.directory = str(tmp_path / "a")
+    assert load_yardstick(profile).fingerprint == first.fingerprint
