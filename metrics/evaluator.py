@@ -311,7 +311,8 @@ class Evaluator:
     def relearning(self, model: ConditionalDiffusion, forget_class: int, runtime, seed: int,
                    run_seed: int) -> dict:
         """The relearning attack (:mod:`metrics.relearning`) on a copy of ``model``: the reader's recognised rate
-        and the classifier's UA of c_f samples after it. Empty when ``relearn_steps`` is 0."""
+        and the classifier's UA of c_f samples after it, and the recognised rate at each reading step
+        (``relearn_curve``: [[step, rate], …]). Empty when ``relearn_steps`` is 0."""
         from metrics.relearning import forget_class_images, relearn
 
         cfg = self.config
@@ -320,11 +321,17 @@ class Evaluator:
         start = time.perf_counter()
         x, y = self.data.split("train")
         images = forget_class_images(x, y, forget_class, cfg.relearn_images)
-        attacked = relearn(model, images, forget_class, cfg, runtime, run_seed)
         n = cfg.relearn_samples or cfg.forget_samples
-        samples = self.generate(attacked, {forget_class: n}, seed, desc=f"relearning attack (forget {forget_class})")
-        logits, reader_logits = self.read(samples.images)
-        return {"relearn_recognised_rate": recognised_rate(reader_logits, forget_class),
-                "relearn_ua": unlearning_accuracy(logits, forget_class),
+
+        def read(attacked: ConditionalDiffusion) -> dict:
+            samples = self.generate(attacked, {forget_class: n}, seed, desc=f"relearning (forget {forget_class})")
+            logits, reader_logits = self.read(samples.images)
+            return {"recognised": recognised_rate(reader_logits, forget_class),
+                    "ua": unlearning_accuracy(logits, forget_class)}
+
+        readings = relearn(model, images, forget_class, cfg, runtime, run_seed, read)
+        last = readings[cfg.relearn_steps]
+        return {"relearn_recognised_rate": last["recognised"], "relearn_ua": last["ua"],
+                "relearn_curve": [[step, r["recognised"]] for step, r in sorted(readings.items())],
                 "relearn_steps": cfg.relearn_steps, "relearn_images": len(images), "relearn_samples": n,
                 "relearn_seconds": time.perf_counter() - start}

@@ -304,3 +304,30 @@ def test_the_original_is_sampled_once_and_scored_for_every_forget_class(tiny_pro
                 assert reused[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
             else:
                 assert reused[key] == value, key
+
+
+def test_relearning_attack_reads_a_curve_on_a_copy(tiny_profile):
+    import copy
+
+    from benchmark.foundation.pretraining import train_or_load_diffusion
+    from benchmark.foundation.yardstick import load_yardstick
+    from metrics.relearning import forget_class_images
+
+    model, _, _ = train_or_load_diffusion(tiny_profile)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = UnlearningDataModule(tiny_profile.data)
+    cfg = copy.deepcopy(tiny_profile.evaluation)
+    cfg.relearn_steps, cfg.relearn_readings, cfg.relearn_samples, cfg.relearn_images = 4, [2, 9], 6, 8
+    evaluator = Evaluator(load_yardstick(tiny_profile), data, tiny_profile.sampler, cfg,
+                          tiny_profile.runtime.cache_dir, progress=False)
+    out = evaluator.relearning(model, 3, tiny_profile.runtime, seed=1, run_seed=0)
+    assert [step for step, _ in out["relearn_curve"]] == [2, 4]  # readings past the last step are dropped
+    assert out["relearn_curve"][-1][1] == out["relearn_recognised_rate"] and 0 <= out["relearn_ua"] <= 1
+    assert out["relearn_images"] == 8 and out["relearn_samples"] == 6
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model itself is untouched
+    x, y = data.split("train")
+    assert torch.equal(forget_class_images(x, y, 3, 8), x[y == 3][:8])
+    assert evaluator.relearning(model, 3, tiny_profile.runtime, 1, 0) == {**out, "relearn_seconds": pytest.approx(
+        out["relearn_seconds"], abs=60)}  # deterministic
+    cfg.relearn_steps = 0
+    assert evaluator.relearning(model, 3, tiny_profile.runtime, 1, 0) == {}

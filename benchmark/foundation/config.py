@@ -128,7 +128,8 @@ class EvaluationConfig:
         kid_subsets: random subsets KID is averaged over (its spread is their std).
         relearn_steps: relearning attack: fine-tuning steps on forget-class training images with the standard
             loss (0 = no attack); ``relearn_images`` images, batch = all of them, Adam at ``relearn_lr``.
-        relearn_samples: forget-class samples drawn after the attack (``None`` = ``forget_samples``).
+        relearn_samples: forget-class samples drawn at each reading (``None`` = ``forget_samples``).
+        relearn_readings: extra steps after which c_f is sampled and read (the last step always is): the curve.
     """
 
     forget_samples: int = 200
@@ -143,6 +144,7 @@ class EvaluationConfig:
     relearn_images: int = 32
     relearn_lr: float = 1e-4
     relearn_samples: int | None = None
+    relearn_readings: list[int] = field(default_factory=list)
 
 
 @dataclass
