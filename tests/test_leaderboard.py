@@ -119,7 +119,7 @@ def test_new_columns_and_intervals_in_the_tables(tmp_path):
     assert "| same | 6 | 60.0 ± 8.2 % | 10.0 ± 0.0 % | 6 6/6 | 40.0 ± 8.2 % |" in md  # std with ddof 0
     assert "| clear | 6 | 30.0 ± 8.2 % | 10.0 ± 0.0 % | unrecognisable 4/6, 6 2/6 |" in md
     assert "| same | 6 | 60.0 ± 9.4 % |" in md  # interval: 2.5706 · 0.08944 / √6 = 0.0939
-    assert "| same | 6 | 90.0 ± 0.0 % | 5.00 ± 0.00 | 11.00 ± 0.82 |" in md  # KID 0.010..0.012 shown ×10³
+    assert "| same | 6 | 90.0 ± 0.0 % | 5.00 ± 0.00 | 0.011 ± 0.000816 |" in md  # KID: 3 significant digits
     assert "over the n finished runs of each method (one run = one forget class × one seed" in md
     original = next(line for line in md.splitlines() if line.startswith("| original | 6 | 95.0"))
     assert original.endswith("| — |")  # no relearning attack on the original model

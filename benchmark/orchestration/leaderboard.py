@@ -5,8 +5,8 @@ Two Markdown tables, mean ± std over the method's runs (one run = one forget cl
 - **Forgetting**: recognised ↓ (share of forget-class samples a noise-aware evaluation network still recognises as
   the forget class — read it first), unrecognisable (share it calls noise), the dominant reading of the forget
   samples (counted over runs), UA ↑ and entropy H of the standard classifier (kept for comparison with the papers),
-  forget-class KID×10³ (distance to real forget-class images) and relearned ↓ (recognised after a relearning attack).
-- **Retained quality and cost**: retained accuracy ↑, FID ↓, KID×10³ ↓ (retained classes), unlearning time (s;
+  forget-class KID (distance to real forget-class images) and relearned ↓ (recognised after a relearning attack).
+- **Retained quality and cost**: retained accuracy ↑, FID ↓, KID ↓ (retained classes), unlearning time (s;
   prior work such as SalUn's mask included, and shown separately), RTE = t_retrain / t_method ↑, peak memory.
 
 Then 95 % t intervals of the mean for the key metrics and paired differences between methods (matched by forget
@@ -32,13 +32,13 @@ FORGETTING = [  # (record column, leaderboard header); the dominant reading is i
     ("unrecognisable_rate", "unrecognisable"),
     ("ua", "UA ↑"),
     ("forget_entropy", "H (forget)"),
-    ("forget_kid", "forget-class KID×10³"),
+    ("forget_kid", "forget-class KID"),
     ("relearn_recognised_rate", "relearned ↓"),
 ]
 QUALITY_COST = [
     ("retain_accuracy", "retained acc ↑"),
     ("fid", "FID ↓"),
-    ("kid", "KID×10³ ↓"),
+    ("kid", "KID ↓"),
     ("prepare_seconds", "prior time (s)"),
     ("total_seconds", "unlearning time (s)"),
     ("rte", "RTE ↑"),
@@ -47,26 +47,26 @@ QUALITY_COST = [
 EXTRA = [  # aggregated into leaderboard.{csv,json} only
     ("forget_prob", "P(forget)"),
     ("dominant_share", "dominant share"),
-    ("kid_std", "KID std within a run ×10³"),
+    ("kid_std", "KID std within a run"),
     ("forget_fid", "forget-class FID"),
-    ("forget_kid_std", "forget-class KID std within a run ×10³"),
+    ("forget_kid_std", "forget-class KID std within a run"),
     ("relearn_ua", "UA after relearning"),
 ]
 METRICS = FORGETTING + QUALITY_COST + EXTRA
 PERCENT = {"ua", "retain_accuracy", "forget_prob", "recognised_rate", "unrecognisable_rate", "dominant_share",
            "relearn_recognised_rate", "relearn_ua"}
-KILO = {"kid", "kid_std", "forget_kid", "forget_kid_std"}  # KID is shown ×10³
+KID_COLUMNS = {"kid", "kid_std", "forget_kid", "forget_kid_std"}  # shown with 3 significant digits
 INTERVAL_METRICS = [  # (column, header): 95 % interval of the mean per method
     ("recognised_rate", "recognised ↓"),
     ("retain_accuracy", "retained acc ↑"),
-    ("kid", "KID×10³ ↓"),
+    ("kid", "KID ↓"),
     ("fid", "FID ↓"),
     ("total_seconds", "unlearning time (s)"),
 ]
 PAIRED_METRICS = [  # (column, header): paired differences between methods
     ("recognised_rate", "recognised (pp)"),
     ("retain_accuracy", "retained acc (pp)"),
-    ("kid", "KID×10³"),
+    ("kid", "KID"),
 ]
 PAIR_KEY = ["forget_class", "seed"]
 INTERVALS_TITLE = "95 % intervals of the mean"
@@ -84,12 +84,13 @@ READING_GUIDE = """How to read the scores (mean ± std over runs, ddof = 0; one 
   the forget samples in each run, counted over runs (e.g. "unrecognisable 2/3, 6 1/3").
 - **UA ↑** = 1 − share of forget-class samples the standard classifier assigns to the forget class (pure noise
   scores high). **H (forget)**: that classifier's mean entropy on them.
-- **forget-class KID×10³**: KID between forget-class samples and real forget-class test images; larger = further
+- **forget-class KID**: KID between forget-class samples and real forget-class test images; larger = further
   from the real class. Retrain's value is the "never learned" reference.
 - **relearned ↓**: `recognised` after a relearning attack (a few fine-tuning steps on a few forget images); lower =
   harder to relearn, Retrain's value is the reference.
-- **retained acc ↑**: classifier accuracy on samples of the retained classes. **FID ↓ / KID×10³ ↓**: distance of
-  those samples to real retained-class test images (KID: torchmetrics, unbiased, shown ×10³; ≈ 0 may be negative).
+- **retained acc ↑**: classifier accuracy on samples of the retained classes. **FID ↓ / KID ↓**: distance of
+  those samples to real retained-class test images (KID: torchmetrics, unbiased, 3 significant digits; ≈ 0 may be
+  negative).
 - **unlearning time** includes prior work (e.g. SalUn's mask), also shown alone as prior time. **RTE** = retrain
   time / method time. **Peak memory**: what the method allocates above the shared inputs (README, "Peak memory")."""
 
@@ -184,22 +185,27 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _scale(col: str) -> tuple[float, int, str]:
-    """(factor, decimals, unit) of a column's display."""
+def _number(value: float, col: str, signed: bool = False) -> str:
+    """A value of ``col`` as displayed: rates in %, KID with 3 significant digits (it spans orders of magnitude,
+    from ≈ 0 for a faithful model to 10⁹ for noise), memory in whole MiB, everything else with 2 decimals."""
+    sign = "+" if signed else ""
     if col in PERCENT:
-        return 100.0, 1, " %"
-    if col in KILO:
-        return 1e3, 2, ""
+        return f"{100 * value:{sign}.1f}"
+    if col in KID_COLUMNS:
+        return f"{value:{sign}.3g}"
     if col == "peak_memory_mb":
-        return 1.0, 0, ""
-    return 1.0, 2, ""
+        return f"{value:{sign}.0f}"
+    return f"{value:{sign}.2f}"
+
+
+def _unit(col: str) -> str:
+    return " %" if col in PERCENT else ""
 
 
 def _cell(mean: float, std: float, col: str) -> str:
     if _is_missing(mean):
         return MISSING
-    factor, digits, unit = _scale(col)
-    return f"{factor * mean:.{digits}f} ± {factor * std:.{digits}f}{unit}"
+    return f"{_number(mean, col)} ± {_number(std, col)}{_unit(col)}"
 
 
 def _runs(r: dict) -> str:
@@ -235,8 +241,7 @@ def _interval_cell(mean: float, half_width: float, n: int, col: str, runs_ok: in
         return MISSING
     if n < 2:
         return "n = 1: no interval"
-    factor, digits, unit = _scale(col)
-    text = f"{factor * mean:.{digits}f} ± {factor * half_width:.{digits}f}{unit}"
+    text = f"{_number(mean, col)} ± {_number(half_width, col)}{_unit(col)}"
     return text + (f" (n = {n})" if n != runs_ok else "")
 
 
@@ -289,10 +294,10 @@ def _pair_cell(row: dict) -> str:
         return MISSING
     if row["n"] < 2:
         return "n < 2"
-    factor, digits, _ = _scale(row["metric"])
+    col = row["metric"]
     star = " *" if not _is_missing(row["significant"]) and bool(row["significant"]) else ""
-    return (f"{factor * row['mean_diff']:+.{digits}f} [{factor * row['ci_low']:+.{digits}f}, "
-            f"{factor * row['ci_high']:+.{digits}f}]{star}")
+    return (f"{_number(row['mean_diff'], col, True)} [{_number(row['ci_low'], col, True)}, "
+            f"{_number(row['ci_high'], col, True)}]{star}")
 
 
 def pairs_markdown(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = None) -> str:
@@ -301,7 +306,7 @@ def pairs_markdown(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = 
     intro = ("A − B on the runs both methods have for the same forget class and seed (n pairs): mean difference "
              "[95 % interval] = d̄ ± t₀.₉₇₅,ₙ₋₁ · s_d / √n, s_d = sample std of the differences. * = the interval "
              "excludes 0 (the difference is larger than its spread over forget classes and seeds); \"n < 2\" = one "
-             "pair only, no test. Rates in percentage points (pp), KID ×10³; \"original\" is left out. Also in "
+             "pair only, no test. Rates in percentage points (pp); \"original\" is left out. Also in "
              "`leaderboard_pairs.csv` (raw units).")
     headers = ["A", "B", "n", *(h for _, h in metrics)]
     rows = []
@@ -333,7 +338,7 @@ def _plot_axes(table: pd.DataFrame) -> tuple[str, str] | None:
 
 def plot(table: pd.DataFrame, path: Path) -> None:
     """Forgetting vs retained quality, one labelled point per method: x = recognised rate of the forget class (%;
-    1 − UA when no record has one), y = KID×10³ on the retained classes (FID when no record has KID; log scale when
+    1 − UA when no record has one), y = KID on the retained classes (FID when no record has KID; log scale when
     the values span > 100×), error bars = std across runs, marker size = unlearning time."""
     import matplotlib
 
@@ -346,7 +351,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     x_col, y_col = axes
     t = table.dropna(subset=[f"{x_col}_mean", f"{y_col}_mean"])
     x = 100 * (t[f"{x_col}_mean"] if x_col == "recognised_rate" else 1 - t[f"{x_col}_mean"])
-    y_factor = 1e3 if y_col == "kid" else 1.0
+    y_factor = 1.0
     y = y_factor * t[f"{y_col}_mean"]
     xerr = (100 * t[f"{x_col}_std"]).fillna(0)
     yerr = (y_factor * t[f"{y_col}_std"]).fillna(0)
@@ -360,7 +365,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         ax.annotate(f"{method} ({ti:.0f} s)", (xi, yi), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xlabel("forget class recognised (%) ↓ (lower = forgotten)" if x_col == "recognised_rate"
                   else "forget class classified as itself, 1 − UA (%) ↓ (no recognised rate recorded)")
-    ax.set_ylabel("KID×10³ on retained classes ↓" if y_col == "kid" else "FID on retained classes ↓")
+    ax.set_ylabel("KID on retained classes ↓" if y_col == "kid" else "FID on retained classes ↓")
     positive = y[y > 0]
     if len(positive) and positive.max() / positive.min() > 100:  # collapsed models score orders of magnitude higher
         if (y > 0).all():

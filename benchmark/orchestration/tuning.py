@@ -31,7 +31,7 @@ RECORD_FIELDS = [  # copied from each run record into its grid row (NaN where a 
 OPTIONAL = [  # summary.md columns shown only when some row has a value (older records lack them)
     ("recognised_rate", "recognised ↓", "percent"),
     ("unrecognisable_rate", "unrecognisable", "percent"),
-    ("kid", "KID×10³", "kilo"),
+    ("kid", "KID", "kid"),
     ("relearn_recognised_rate", "relearned ↓", "percent"),
 ]
 
@@ -138,8 +138,8 @@ def _fmt(value, kind: str) -> str:
         return "—"
     if kind == "percent":
         return f"{value:.1%}"
-    if kind == "kilo":
-        return f"{1e3 * value:.2f}"
+    if kind == "kid":
+        return f"{value:.3g}"
     if kind == "seconds":
         return f"{value:.1f}"
     return f"{value:.2f}"
