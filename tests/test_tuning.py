@@ -105,3 +105,13 @@ def test_tradeoff_from_records_rebuilds_the_grid(tmp_path):
     assert chosen.loc["a", "lr"] == 1e-4 and chosen.loc["b", "lr"] == 3e-5
     write_summary(grid, tmp_path / "summary", "p", 3)  # redrawn without rerunning
     assert (tmp_path / "summary" / "tradeoff.png").stat().st_size > 1000
+
+
+def test_ties_in_retained_accuracy_go_to_the_smaller_learning_rate():
+    from benchmark.orchestration.tuning import select
+
+    rows = [{"method": "m", "lr": lr, "status": "ok", "ua": 1.0, "recognised_rate": 0.0, "retain_accuracy": acc}
+            for lr, acc in ((3e-4, 0.2), (3e-5, 0.5), (1e-5, 0.5), (1e-4, 0.5))]
+    assert select(pd.DataFrame(rows)).iloc[0]["lr"] == 1e-5
+    none_forget = [{**r, "recognised_rate": 0.5} for r in rows]
+    assert select(pd.DataFrame(none_forget)).iloc[0]["lr"] == 1e-5

@@ -5,12 +5,13 @@ Every method gets the same grid of learning rates (and nothing else), the profil
 the one evaluator on ``validation_class``. The rule that picks each method's learning rate is fixed in advance:
 among settings that forget (the noise-aware reader recognises at most ``RECOGNISED_TARGET`` of the forget-class
 samples as that class), the highest retained accuracy; if none forgets, the lowest recognised rate (ties: higher
-retained accuracy). UA is not used: pure noise scores UA 100 % (issue 9), so a UA rule picks collapsed models.
-Records without a recognised rate (made before the noise-aware reader) fall back to 1 − UA. Records go to
-``<output_dir>/<profile>-tuning/lr<value>/`` (resumable like any run) and the summary to
-``<output_dir>/<profile>-tuning/summary.{md,csv}``, with ``tradeoff.png`` beside it: one curve per method through
-its learning rates, retained accuracy against the recognised rate of the forget class. ``tradeoff_from_records``
-rebuilds the grid from the stored records, so the summary and figure can be redrawn without rerunning anything.
+retained accuracy). Remaining ties go to the smaller learning rate (the smaller change). UA is not used: pure noise
+scores UA 100 % (issue 9), so a UA rule picks collapsed models. Records without a recognised rate (made before the
+noise-aware reader) fall back to 1 − UA. Records go to ``<output_dir>/<profile>-tuning/lr<value>/`` (resumable like
+any run) and the summary to ``<output_dir>/<profile>-tuning/summary.{md,csv}``, with ``tradeoff.png`` beside it: one
+curve per method through its learning rates, retained accuracy against the recognised rate of the forget class.
+``tradeoff_from_records`` rebuilds the grid from the stored records, so the summary and figure can be redrawn
+without rerunning anything.
 """
 
 from __future__ import annotations
@@ -122,8 +123,10 @@ def select(grid: pd.DataFrame, target: float = RECOGNISED_TARGET) -> pd.DataFram
     ok["_score"] = forgetting_score(ok)
     for _, g in ok.groupby("method", sort=False):
         forgets = g[g["_score"] <= target + 1e-9]
-        pick = (forgets.sort_values("retain_accuracy", ascending=False) if len(forgets)
-                else g.sort_values(["_score", "retain_accuracy"], ascending=[True, False])).iloc[0]
+        pick = (forgets.sort_values(["retain_accuracy", "lr"], ascending=[False, True], kind="mergesort")
+                if len(forgets) else
+                g.sort_values(["_score", "retain_accuracy", "lr"], ascending=[True, False, True], kind="mergesort")
+                ).iloc[0]
         chosen.append(pick.drop("_score"))
     return pd.DataFrame(chosen)
 
