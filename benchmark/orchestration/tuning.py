@@ -121,13 +121,14 @@ def select(grid: pd.DataFrame, target: float = RECOGNISED_TARGET) -> pd.DataFram
     chosen = []
     ok = grid[grid["status"] == "ok"].copy()
     ok["_score"] = forgetting_score(ok)
+    ok["_retained"] = pd.to_numeric(ok["retain_accuracy"], errors="coerce").round(9)  # float-order noise is a tie
     for _, g in ok.groupby("method", sort=False):
         forgets = g[g["_score"] <= target + 1e-9]
-        pick = (forgets.sort_values(["retain_accuracy", "lr"], ascending=[False, True], kind="mergesort")
+        pick = (forgets.sort_values(["_retained", "lr"], ascending=[False, True], kind="mergesort")
                 if len(forgets) else
-                g.sort_values(["_score", "retain_accuracy", "lr"], ascending=[True, False, True], kind="mergesort")
+                g.sort_values(["_score", "_retained", "lr"], ascending=[True, False, True], kind="mergesort")
                 ).iloc[0]
-        chosen.append(pick.drop("_score"))
+        chosen.append(pick.drop(["_score", "_retained"]))
     return pd.DataFrame(chosen)
 
 
