@@ -89,6 +89,13 @@ def parser() -> argparse.ArgumentParser:
     yard.add_argument("--output", default=None, help="folder to write (default: the committed one of the data)")
     yard.add_argument("--force", action="store_true", help="replace an existing yardstick folder")
     yard.add_argument("--set", nargs="*", metavar="KEY=VALUE")
+    signal = sub.add_parser("class-signal", help="how much the class label changes the original's prediction at each "
+                                                 "timestep (issue 10: where in t is the class?)")
+    signal.add_argument("--profile", default="mnist")
+    signal.add_argument("--images-per-class", type=int, default=32, help="real test images per class")
+    signal.add_argument("--output", default=None, help="folder (default: results/local/<profile>-class-signal)")
+    signal.add_argument("--pretrained", default=None)
+    signal.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     sub.add_parser("methods", help="list registered methods (built-ins and plugins)")
     sub.add_parser("profiles", help="list bundled profiles")
     return ap
@@ -160,6 +167,8 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{m['reader_accuracy_sigma0.5']:.2%} at sigma 0.5, pure noise unrecognisable "
               f"{m['reader_unrecognisable_gaussian_noise']:.2%} ({yardstick.card['train_seconds']} s)")
         return 0
+    if args.command == "class-signal":
+        return _class_signal(args)
     if args.command in ("leaderboard", "publish"):
         from benchmark.orchestration.runner import publish, rebuild_leaderboard
 
@@ -175,6 +184,41 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(to_jsonable(runner.profile), sort_keys=False))
         return 0
     runner.run()
+    return 0
+
+
+def _class_signal(args: argparse.Namespace) -> int:
+    from benchmark.foundation.config import load_profile
+    from benchmark.foundation.pretraining import load_original
+    from benchmark.foundation.provenance import code_fingerprint, hardware, hardware_label
+    from benchmark.foundation.trainer import configure_threads, pick_device
+    from benchmark.orchestration.class_signal import class_signal, write_class_signal
+    from datasets import UnlearningDataModule
+    from metrics.fid import select_per_class
+
+    profile = load_profile(args.profile, list(args.set or []))
+    configure_threads(profile.runtime)
+    if args.images_per_class < 1:
+        raise ValueError("--images-per-class must be at least 1")
+    data = UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)
+    model, _ = load_original(profile, args.pretrained)
+    device = pick_device(profile.runtime)
+    model.to(device)
+    images, labels = data.split("test")
+    keep = select_per_class(labels, args.images_per_class)
+    rows = class_signal(model, images[keep], labels[keep], seed=profile.seed)
+    params = sum(p.numel() for p in model.unet.parameters())
+    meta = {"profile": profile.name, "unet": vars(profile.unet), "pretrain_steps": profile.pretrain.steps,
+            "parameters": params, "model": f"{params / 1e6:.2f}M parameters, {profile.name}",
+            "images_per_class": args.images_per_class, "seed": profile.seed, "pretrained": args.pretrained,
+            "hardware": hardware_label(hardware(device)), "code": code_fingerprint("model"),
+            "command": "unlearnbench class-signal --profile " + args.profile
+            + (" --set " + " ".join(args.set) if args.set else "")}
+    out = args.output or f"{profile.runtime.output_dir}/{profile.name}-class-signal"
+    frame = write_class_signal(rows, out, meta)
+    mean = frame.groupby("t")[["d_null", "d_swap"]].mean()
+    print(mean.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"written to {out}/class_signal.{{csv,json,png}}")
     return 0
 
 
