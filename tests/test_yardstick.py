@@ -68,9 +68,11 @@ def test_pure_noise_is_unrecognisable(mnist):
         probs = torch.softmax(yardstick.reader.predict_logits(images), 1)
         assert (probs.argmax(1) == k).float().mean() >= 0.9, name
         assert probs[:, k].mean() >= 0.85, name
-    # the clean classifier, by contrast, gives pure noise *some* class: nothing stops it (the case)
+    # the clean classifier, by contrast, labels the same noise with confidence (the case; measured: mean
+    # top probability 0.96, entropy 0.09 against ln 10 = 2.30): why UA alone can be fooled
     clean = torch.softmax(yardstick.classifier.predict_logits(noise_probes((1, 16, 16), 500, seed=99)["saturated"]), 1)
-    assert clean.shape[1] == k and float(torch.special.entr(clean).sum(1).mean()) < math.log(k)
+    assert clean.shape[1] == k and float(clean.max(1).values.mean()) > 0.5
+    assert float(torch.special.entr(clean).sum(1).mean()) < 0.5 * math.log(k)
 
 
 def test_real_images_of_the_retained_classes_keep_97_percent(mnist):

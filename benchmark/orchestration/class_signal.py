@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from benchmark.foundation.cache import atomic_path, write_json_atomic
+from benchmark.foundation.config import Profile
 from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
 
 DEFAULT_TIMESTEPS = (1, 10, 25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, 999)
@@ -114,3 +115,30 @@ def write_class_signal(rows: list[dict], out_dir: str | Path, meta: dict) -> pd.
         fig.savefig(tmp)
     plt.close(fig)
     return frame
+
+
+def measure_original(profile: Profile, images_per_class: int, out_dir: str | Path, pretrained: str | None = None,
+                     command: str = "") -> pd.DataFrame:
+    """``unlearnbench class-signal``: the class signal of the profile's original (trained or loaded from the cache,
+    or ``pretrained``) on the first ``images_per_class`` test images of each class, written to ``out_dir``."""
+    from benchmark.foundation.pretraining import load_original
+    from benchmark.foundation.provenance import code_fingerprint, hardware, hardware_label
+    from benchmark.foundation.trainer import configure_threads, pick_device
+    from datasets import UnlearningDataModule
+    from metrics.fid import select_per_class
+
+    if images_per_class < 1:
+        raise ValueError("--images-per-class must be at least 1")
+    configure_threads(profile.runtime)
+    data = UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)
+    model, _ = load_original(profile, pretrained)
+    device = pick_device(profile.runtime)
+    images, labels = data.split("test")
+    keep = select_per_class(labels, images_per_class)
+    rows = class_signal(model.to(device), images[keep], labels[keep], seed=profile.seed)
+    params = sum(p.numel() for p in model.unet.parameters())
+    meta = {"profile": profile.name, "unet": vars(profile.unet), "pretrain_steps": profile.pretrain.steps,
+            "parameters": params, "model": f"{params / 1e6:.2f}M parameters, {profile.name}",
+            "images_per_class": images_per_class, "seed": profile.seed, "pretrained": pretrained,
+            "hardware": hardware_label(hardware(device)), "code": code_fingerprint("model"), "command": command}
+    return write_class_signal(rows, out_dir, meta)

@@ -189,35 +189,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _class_signal(args: argparse.Namespace) -> int:
     from benchmark.foundation.config import load_profile
-    from benchmark.foundation.pretraining import load_original
-    from benchmark.foundation.provenance import code_fingerprint, hardware, hardware_label
-    from benchmark.foundation.trainer import configure_threads, pick_device
-    from benchmark.orchestration.class_signal import class_signal, write_class_signal
-    from datasets import UnlearningDataModule
-    from metrics.fid import select_per_class
+    from benchmark.orchestration.class_signal import measure_original
 
     profile = load_profile(args.profile, list(args.set or []))
-    configure_threads(profile.runtime)
-    if args.images_per_class < 1:
-        raise ValueError("--images-per-class must be at least 1")
-    data = UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)
-    model, _ = load_original(profile, args.pretrained)
-    device = pick_device(profile.runtime)
-    model.to(device)
-    images, labels = data.split("test")
-    keep = select_per_class(labels, args.images_per_class)
-    rows = class_signal(model, images[keep], labels[keep], seed=profile.seed)
-    params = sum(p.numel() for p in model.unet.parameters())
-    meta = {"profile": profile.name, "unet": vars(profile.unet), "pretrain_steps": profile.pretrain.steps,
-            "parameters": params, "model": f"{params / 1e6:.2f}M parameters, {profile.name}",
-            "images_per_class": args.images_per_class, "seed": profile.seed, "pretrained": args.pretrained,
-            "hardware": hardware_label(hardware(device)), "code": code_fingerprint("model"),
-            "command": "unlearnbench class-signal --profile " + args.profile
-            + (" --set " + " ".join(args.set) if args.set else "")}
+    extra = ["--set", *args.set] if args.set else []
+    command = " ".join(["unlearnbench class-signal --profile", args.profile, *extra])
     out = args.output or f"{profile.runtime.output_dir}/{profile.name}-class-signal"
-    frame = write_class_signal(rows, out, meta)
-    mean = frame.groupby("t")[["d_null", "d_swap"]].mean()
-    print(mean.to_string(float_format=lambda v: f"{v:.4f}"))
+    frame = measure_original(profile, args.images_per_class, out, args.pretrained, command)
+    print(frame.groupby("t")[["d_null", "d_swap"]].mean().to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"written to {out}/class_signal.{{csv,json,png}}")
     return 0
 

@@ -351,10 +351,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     x_col, y_col = axes
     t = table.dropna(subset=[f"{x_col}_mean", f"{y_col}_mean"])
     x = 100 * (t[f"{x_col}_mean"] if x_col == "recognised_rate" else 1 - t[f"{x_col}_mean"])
-    y_factor = 1.0
-    y = y_factor * t[f"{y_col}_mean"]
+    y = t[f"{y_col}_mean"]
     xerr = (100 * t[f"{x_col}_std"]).fillna(0)
-    yerr = (y_factor * t[f"{y_col}_std"]).fillna(0)
+    yerr = t[f"{y_col}_std"].fillna(0)
     times = t["total_seconds_mean"].fillna(0) if "total_seconds_mean" in t else pd.Series(0.0, index=t.index)
     sizes = 40 + 400 * (times / times.max() if times.max() > 0 else times)
 

@@ -154,12 +154,9 @@ def _tradeoff_points(grid: pd.DataFrame) -> tuple[pd.DataFrame, str, int]:
     number of finished rows left out for lacking the score."""
     ok = grid[grid["status"] == "ok"].copy() if "status" in grid else grid.copy()
     ok["x"] = 100 * pd.to_numeric(ok["retain_accuracy"], errors="coerce")
-    if _has(ok, "recognised_rate"):
-        ok["y"] = 100 * pd.to_numeric(ok["recognised_rate"], errors="coerce")
-        label = "forget class recognised (%) ↓"
-    else:  # older records: the share the standard classifier assigns to the forget class
-        ok["y"] = 100 * (1 - pd.to_numeric(ok["ua"], errors="coerce"))
-        label = "forget class classified as itself, 1 − UA (%) ↓"
+    ok["y"] = 100 * forgetting_score(ok)  # the score the tuning rule selects on
+    label = ("forget class recognised (%) ↓" if _has(ok, "recognised_rate")
+             else "forget class classified as itself, 1 − UA (%) ↓")  # older records
     usable = ok.dropna(subset=["x", "y"])
     points = (usable.groupby(["method", "lr"], sort=False)[["x", "y"]].mean().reset_index()
               .sort_values(["method", "lr"], kind="stable"))
