@@ -30,7 +30,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset
 
 from benchmark.foundation.config import Profile, UnlearningConfig
-from benchmark.foundation.diffusion import ConditionalDiffusion, Reduction
+from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion, Reduction
 from benchmark.foundation.trainer import build_trainer, pick_device
 from datasets import UnlearningDataModule
 from metrics.cost import Cost, stopwatch
@@ -94,6 +94,7 @@ class UnlearningMethod(L.LightningModule):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type] = MethodConfig
+    gradient_masks: list[torch.Tensor] | None = None  # set in prepare() to restrict which weights may change
 
     def __init__(
         self,
@@ -134,8 +135,12 @@ class UnlearningMethod(L.LightningModule):
         return True
 
     def extra_info(self) -> dict[str, Any]:
-        """Method-specific scalars for the run record (e.g. the mask density)."""
-        return {}
+        """Method-specific scalars for the run record; by default the fraction of weights the gradient masks
+        let change (``mask_fraction``), when a method sets them."""
+        if self.gradient_masks is None:
+            return {}
+        kept = sum(int(m.sum()) for m in self.gradient_masks)
+        return {"mask_fraction": kept / sum(p.numel() for p in self.model.parameters())}
 
     def record_memory(self, cost: Cost) -> None:
         """Called with the run's measured memory (a method that caches its work, like Retrain, keeps it)."""
@@ -155,10 +160,14 @@ class UnlearningMethod(L.LightningModule):
         p = self.config.forget_label_dropout if on_forget else self.config.label_dropout
         return self.model.drop_labels(labels, p)
 
-    def noised(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x_t, t, ε): a forward-process sample with t ~ U{0..T−1}, ε ~ N(0, I)."""
+    def noised(self, x0: torch.Tensor, t_range: tuple[int, int] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x_t, t, ε): a forward-process sample with t ~ U{0..T−1} (or U{lo..hi−1} for ``t_range``), ε ~ N(0, I)."""
         noise = torch.randn_like(x0)
-        t = self.model.sample_timesteps(x0.shape[0], x0.device)
+        if t_range is None or tuple(t_range) == (0, NUM_TRAIN_TIMESTEPS):
+            t = self.model.sample_timesteps(x0.shape[0], x0.device)
+        else:
+            t = torch.randint(t_range[0], t_range[1], (x0.shape[0],), device=x0.device)
         return self.model.add_noise(x0, noise, t), t, noise
 
     def standard_loss(self, batch: Batch, reduction: Reduction = "pixel_sum", on_forget: bool = False) -> torch.Tensor:
@@ -189,6 +198,20 @@ class UnlearningMethod(L.LightningModule):
         if not loaders:
             raise RuntimeError(f"{type(self).__name__} needs neither forget nor retain data")
         return CombinedLoader(loaders, mode="max_size_cycle")
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: Any = None,
+                                    gradient_clip_algorithm: Any = None) -> None:
+        """Lightning's clipping (``grad_clip``), then, if ``gradient_masks`` is set, gradients × mask.
+
+        The masking runs here, right after clipping (SalUn's reference order): in Lightning 2.x
+        ``on_before_optimizer_step`` runs *before* clipping, so it is the wrong hook. A masked parameter's gradient
+        is exactly 0 at every step, so Adam's moments for it stay 0 and its update is 0/(0 + eps) = 0: masked-out
+        weights stay bit-identical.
+        """
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        for p, mask in zip(self.model.parameters(), self.gradient_masks or [], strict=False):
+            if p.grad is not None:
+                p.grad.masked_fill_(~mask.to(p.grad.device), 0.0)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam (weight decay 0) at ``config.lr`` on all of the model's parameters."""

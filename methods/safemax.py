@@ -12,8 +12,16 @@ Loss (METHODS.md, [paper, poster])::
 
 Options and defaults (``Config``):
 
-* ``lam`` λ = 1 — the paper's main setting ([paper]); λ = 0 weights all timesteps equally. ψ is not normalised
-  (E_t ψ ≈ 0.63 at λ = 1), exactly as written in the paper.
+* ``lam`` λ = 1 — the paper's main setting ([paper]); λ = 0 weights all timesteps equally; λ < 0 (our
+  extension, issue 10's timestep arm) weights large t more. ψ is not normalised (E_t ψ ≈ 0.63 at λ = 1),
+  exactly as written in the paper.
+* ``t_min``, ``t_max`` = 0, 1000 — our extension for issue 10's timestep arms: t is drawn from U{t_min..t_max−1}
+  instead of U{0..T−1} (ψ still applies). The default is the paper's full range.
+* ``trainable`` = ``all`` — our extension for issue 10's control arms: ``forget_embedding`` lets only row c_f of
+  the class-embedding table change (the retained classes' rows, the null row and every shared weight stay
+  bit-identical, so whatever forgetting it reaches goes through that row alone); ``salun_mask`` restricts the
+  update to SalUn's saliency mask (:mod:`methods.saliency`, ``mask_ratio`` 0.5, SalUn's defaults; computed in
+  ``prepare()`` and timed as the prior). Gradients are clipped over all parameters, then masked (SalUn's order).
 * ``target`` = ``noise`` — [open]: ε_T is a fresh N(0, I) sample independent of x_t (the literal loss); ``zero``
   uses ε_T = 0, the same expected gradient with less variance.
 * ``retain_weight`` β = 0 — [open]: the poster shows L_f only, and β = 0 matches its one-batch-per-step memory
@@ -45,6 +53,7 @@ import torch
 from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS
 from methods.base import Batch, MethodConfig, UnlearningMethod
 from methods.registry import register_method
+from methods.saliency import embedding_row_masks, saliency, top_fraction_masks
 
 
 @register_method("safemax")
@@ -60,14 +69,30 @@ class SAFEMax(UnlearningMethod):
         retain_weight: float = 0.0
         reduction: Literal["mean", "pixel_sum"] = "mean"
         forget_label_dropout: float = 0.0
+        t_min: int = 0
+        t_max: int = NUM_TRAIN_TIMESTEPS
+        trainable: Literal["all", "forget_embedding", "salun_mask"] = "all"
+        mask_ratio: float = 0.5
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if self.lam < 0 or self.retain_weight < 0:
-                raise ValueError(f"lam and retain_weight must be >= 0, got {self.lam}, {self.retain_weight}")
+            if self.retain_weight < 0:
+                raise ValueError(f"retain_weight must be >= 0, got {self.retain_weight}")
+            if not 0 <= self.t_min < self.t_max <= NUM_TRAIN_TIMESTEPS:
+                raise ValueError(f"need 0 <= t_min < t_max <= {NUM_TRAIN_TIMESTEPS}, got {self.t_min}, {self.t_max}")
+            if not 0.0 < self.mask_ratio <= 1.0:
+                raise ValueError(f"mask_ratio must lie in (0, 1], got {self.mask_ratio}")
 
     def needs_retain(self) -> bool:
         return self.config.retain_weight > 0
+
+    def prepare(self) -> None:
+        """The ``trainable`` restriction as gradient masks (none for ``all``)."""
+        if self.config.trainable == "forget_embedding":
+            self.gradient_masks = embedding_row_masks(self.model, self.forget_class)
+        elif self.config.trainable == "salun_mask":
+            scores = saliency(self.model, self.data.forget_dataset(self.forget_class), self.forget_class)
+            self.gradient_masks = top_fraction_masks(self.model, scores, self.config.mask_ratio)
 
     def timestep_weights(self, t: torch.Tensor) -> torch.Tensor:
         """ψ(t) = exp(−λ · t / T) with T = 1000."""
@@ -76,7 +101,7 @@ class SAFEMax(UnlearningMethod):
     def loss(self, forget_batch: Batch | None, retain_batch: Batch | None) -> torch.Tensor:
         r"""L = E[ψ(t)·‖ε_T − ε_θ(x_t, t, c_f)‖²] + β·L(x_r, c_r), ψ(t) = exp(−λt/T), ε_T ⟂ x_t (or 0)."""
         x0, _ = forget_batch
-        x_t, t, _ = self.noised(x0)
+        x_t, t, _ = self.noised(x0, (self.config.t_min, self.config.t_max))
         eps = self.model(x_t, t, self.dropped(self.forget_labels(len(x0), x0.device), on_forget=True))
         target = torch.randn_like(eps) if self.config.target == "noise" else torch.zeros_like(eps)
         per_sample = (target - eps).pow(2).flatten(1)

@@ -78,7 +78,7 @@ def test_safemax_target_is_independent_of_the_forward_noise(model, data, tiny_pr
     assert loss == pytest.approx(2 * mean_psi, rel=0.05)
 
 
-@pytest.mark.parametrize("lam", [0.0, 1.0, 5.0])
+@pytest.mark.parametrize("lam", [0.0, 1.0, 5.0, -3.0])
 def test_safemax_timestep_weights(model, data, tiny_profile, lam, monkeypatch):
     method = safemax(constant_output(model, 0.5), data, tiny_profile, target="zero", lam=lam)
     t = torch.tensor([0, 1, 250, 500, 999])
@@ -95,6 +95,19 @@ def test_safemax_timestep_weights(model, data, tiny_profile, lam, monkeypatch):
     monkeypatch.setattr(pixel_sum.model, "sample_timesteps", lambda n, device: t[:n].to(device))
     assert pixel_sum.loss((x0, None), None).item() == pytest.approx(expected * x0[0].numel(), rel=1e-5)
     assert math.isclose(method.config.lam, lam)
+
+
+def test_safemax_timestep_window_draws_t_only_inside_it(model, data, tiny_profile, monkeypatch):
+    method = safemax(model, data, tiny_profile, t_min=150, t_max=500)
+    seen = []
+    real = method.model.forward
+    monkeypatch.setattr(method.model, "forward", lambda x, t, c: seen.append(t.clone()) or real(x, t, c))
+    for _ in range(20):
+        method.loss(forget_batch(data), None)
+    t = torch.cat(seen)
+    assert int(t.min()) >= 150 and int(t.max()) <= 499 and t.unique().numel() > 50
+    with pytest.raises(ValueError, match="t_min"):
+        safemax(model, data, tiny_profile, t_min=500, t_max=500)
 
 
 def test_safemax_loads_retain_batches_only_with_a_retain_weight(model, data, tiny_profile):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lightning
 import pytest
 import torch
 
@@ -57,14 +58,31 @@ def test_a_run_is_reproducible_from_its_seed(original, data, profile):
     assert any(not torch.equal(v, other[k]) for k, v in first.items())
 
 
-def test_salun_mask_is_the_top_half_and_masked_weights_are_bit_identical(original, data, profile):
-    method = create_method("salun", original, FORGET, data, profile, seed=0)
+def assert_only_masked_weights_moved(method, original, masks) -> int:
+    """Every weight outside ``masks`` is bit-identical to the original (and its Adam state is zero); returns how
+    many weights inside the masks changed."""
+    optimizer = method.trainer.optimizers[0]
+    changed_kept = 0
+    for (key, p), mask in zip(dict(method.model.named_parameters()).items(), masks, strict=True):
+        orig = original.state_dict()[key]
+        assert torch.equal(p.detach()[~mask], orig[~mask]), f"{key}: a masked-out weight moved"
+        st = optimizer.state.get(p, {})
+        if st:
+            assert not st["exp_avg"][~mask].any() and not st["exp_avg_sq"][~mask].any(), f"{key}: Adam state"
+        changed_kept += int((p.detach()[mask] != orig[mask]).sum())
+    return changed_kept
+
+
+def test_salun_mask_is_the_top_half_and_masked_weights_are_bit_identical(original, data, profile, monkeypatch):
+    import methods.salun
+
     captured = {}
-    real_saliency = method.saliency
-    method.saliency = lambda: captured.setdefault("g", real_saliency())
+    real_saliency = methods.salun.saliency
+    monkeypatch.setattr(methods.salun, "saliency", lambda *a, **k: captured.setdefault("g", real_saliency(*a, **k)))
+    method = create_method("salun", original, FORGET, data, profile, seed=0)
     outcome = run_unlearning(method)
 
-    masks = method.masks
+    masks = method.gradient_masks
     n = sum(m.numel() for m in masks)
     kept = sum(int(m.sum()) for m in masks)
     assert kept == round(0.5 * n) and outcome.extra["mask_fraction"] == pytest.approx(0.5, abs=1e-5)
@@ -73,17 +91,31 @@ def test_salun_mask_is_the_top_half_and_masked_weights_are_bit_identical(origina
     assert scores[flat].min() >= scores[~flat].max(), "the mask is not the top |saliency| half"
     assert outcome.prepare_seconds > 0
 
-    optimizer = method.trainer.optimizers[0]
-    names = dict(method.model.named_parameters())
-    changed_kept = 0
-    for (key, p), mask in zip(names.items(), masks, strict=True):
-        orig = original.state_dict()[key]
-        assert torch.equal(p.detach()[~mask], orig[~mask]), f"{key}: a masked-out weight moved"
-        st = optimizer.state.get(p, {})
-        if st:
-            assert not st["exp_avg"][~mask].any() and not st["exp_avg_sq"][~mask].any(), f"{key}: Adam state"
-        changed_kept += int((p.detach()[mask] != orig[mask]).sum())
+    changed_kept = assert_only_masked_weights_moved(method, original, masks)
     assert changed_kept > 0.25 * kept, "the salient weights were not updated"
+
+
+def test_safemax_forget_embedding_arm_changes_only_the_forget_row(original, data, profile):
+    method = create_method("safemax", original, FORGET, data, profile, seed=0,
+                           overrides={"trainable": "forget_embedding", "lr": 1e-2})
+    outcome = run_unlearning(method)
+    masks = method.gradient_masks
+    assert sum(int(m.sum()) for m in masks) == original.unet.class_embedding.weight.shape[1]
+    assert assert_only_masked_weights_moved(method, original, masks) > 0
+    table = outcome.model.unet.class_embedding.weight
+    assert not torch.equal(table[FORGET], original.unet.class_embedding.weight[FORGET])
+    assert torch.equal(table[FORGET + 1:], original.unet.class_embedding.weight[FORGET + 1:])  # incl. the null row
+
+
+def test_safemax_salun_mask_arm_uses_salun_s_mask(original, data, profile):
+    arm = create_method("safemax", original, FORGET, data, profile, seed=0, overrides={"trainable": "salun_mask"})
+    outcome = run_unlearning(arm)
+    salun = create_method("salun", original, FORGET, data, profile, seed=0)
+    lightning.seed_everything(0, verbose=False)  # what run() does before prepare(): same t and noise draws
+    salun.prepare()
+    assert all(torch.equal(a, b) for a, b in zip(arm.gradient_masks, salun.gradient_masks, strict=True))
+    assert outcome.extra["mask_fraction"] == pytest.approx(0.5, abs=1e-5)
+    assert assert_only_masked_weights_moved(arm, original, arm.gradient_masks) > 0
 
 
 def test_salun_refuses_to_train_without_its_mask(original, data, profile):

@@ -10,6 +10,7 @@ Examples::
     unlearnbench publish --profile mnist         # local results -> results/reference/mnist (maintainers)
     unlearnbench methods
     unlearnbench yardstick --profile mnist --force  # retrain the committed evaluation networks (maintainers)
+    unlearnbench study --spec capacity             # issue 10's capacity study (resumable)
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
     signal.add_argument("--output", default=None, help="folder (default: results/local/<profile>-class-signal)")
     signal.add_argument("--pretrained", default=None)
     signal.add_argument("--set", nargs="*", metavar="KEY=VALUE")
+    study = sub.add_parser("study", help="a profile at several model sizes with fixed method arms (resumable), e.g. "
+                                         "issue 10's capacity study: --spec capacity")
+    study.add_argument("--spec", default="capacity", help="a study in benchmark/studies/ or a .yaml path")
+    study.add_argument("--sizes", help="comma-separated size labels to run (default: all)")
+    study.add_argument("--summary-only", action="store_true", help="redraw the summary from stored records")
+    study.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override a spec key, e.g. output_dir=DIR")
     sub.add_parser("methods", help="list registered methods (built-ins and plugins)")
     sub.add_parser("profiles", help="list bundled profiles")
     return ap
@@ -169,6 +176,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "class-signal":
         return _class_signal(args)
+    if args.command == "study":
+        from benchmark.orchestration.study import load_study, run_study
+
+        spec = load_study(args.spec, list(args.set or []))
+        sizes = [s.strip() for s in args.sizes.split(",") if s.strip()] if args.sizes else None
+        table = run_study(spec, sizes, summary_only=args.summary_only)
+        print(f"{len(table)} records; summary in {spec.output_dir}/summary.md")
+        return 0
     if args.command in ("leaderboard", "publish"):
         from benchmark.orchestration.runner import publish, rebuild_leaderboard
 

@@ -1,0 +1,107 @@
+"""``unlearnbench study`` (issue 10's capacity study) on a tiny spec: two sizes, three arms, resumable, summarised."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from benchmark.foundation.config import ConfigError
+from benchmark.orchestration import study as study_module
+from benchmark.orchestration.study import decision_table, load_study, run_study, signal_window
+
+TINY_SPEC = """
+name: tiny
+profile: smoke
+overrides:
+  - runtime.cache_dir={cache}
+  - runtime.progress=false
+  - runtime.logger=none
+  - pretrain.steps=40
+  - pretrain.warmup_steps=5
+  - unlearning.steps=3
+  - unlearning.batch_size=16
+  - evaluation.forget_samples=8
+  - evaluation.retain_samples_per_class=2
+  - evaluation.relearn_steps=0
+  - evaluation.relearn_readings=[]
+  - evaluation.kid_subsets=5
+  - runtime.isolate_runs=false
+sizes:
+  - {{label: s, overrides: ["unet.block_out_channels=[8,16]", "unet.norm_num_groups=4"], forget_classes: [0, 1]}}
+  - {{label: m, overrides: ["unet.block_out_channels=[16,32]"]}}
+arms:
+  safemax: {{method: safemax}}
+  safemax_window: {{method: safemax}}
+  safemax_emb: {{method: safemax, trainable: forget_embedding, lr: 0.01}}
+signal_arm: safemax_window
+signal_images_per_class: 4
+"""
+
+
+@pytest.fixture
+def spec_path(tmp_path, session_cache):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_SPEC.format(cache=session_cache))
+    return path
+
+
+def test_signal_window_is_where_the_mean_signal_is_at_least_half_its_maximum():
+    frame = pd.DataFrame({"t": [10, 100, 200, 300, 500, 10, 100, 200, 300, 500],
+                          "d_swap": [0.0, 0.2, 1.0, 0.6, 0.1, 0.0, 0.4, 1.0, 0.4, 0.1]})
+    assert signal_window(frame, 0.5) == (200, 301)
+    assert signal_window(frame, 0.25) == (100, 301)
+
+
+def test_the_decision_rule_picks_the_best_retained_accuracy_among_forgetting_safemax_arms():
+    table = pd.DataFrame([
+        {"size": "s", "parameters": 1, "arm": "safemax", "recognised_rate": 0.0, "retain_accuracy": 0.1},
+        {"size": "s", "parameters": 1, "arm": "safemax_b", "recognised_rate": 0.04, "retain_accuracy": 0.5},
+        {"size": "s", "parameters": 1, "arm": "safemax_c", "recognised_rate": 0.5, "retain_accuracy": 0.9},
+        {"size": "s", "parameters": 1, "arm": "salun", "recognised_rate": 0.0, "retain_accuracy": 0.95},
+        {"size": "l", "parameters": 9, "arm": "safemax", "recognised_rate": 0.3, "retain_accuracy": 0.9},
+    ])
+    d = decision_table(table).set_index("size")
+    assert d.loc["s", "best_forgetting_safemax_arm"] == "safemax_b" and d.loc["s", "its_retained_accuracy"] == 0.5
+    assert d.loc["s", "safemax_arms_that_forget"] == 2 and d.loc["s", "salun_retained_accuracy"] == 0.95
+    assert d.loc["l", "best_forgetting_safemax_arm"] == "none forgets"
+
+
+def test_a_bad_spec_names_the_problem(tmp_path, spec_path):
+    with pytest.raises(ConfigError, match="unknown study"):
+        load_study("no-such-study")
+    with pytest.raises(ConfigError, match="signal_arm"):
+        load_study(spec_path, ["signal_arm=nope"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(spec_path.read_text().replace("safemax_emb: {method: safemax, ", "safemax_emb: {"))
+    with pytest.raises(ConfigError, match="names no method"):
+        load_study(bad)
+
+
+def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, spec_path, monkeypatch):
+    spec = load_study(spec_path, [f"output_dir={tmp_path / 'out'}"])
+    table = run_study(spec)
+    out = tmp_path / "out"
+    # size s: 2 forget classes x (original + 3 arms); size m: 1 x 4
+    assert len(table) == 12 and set(table["arm"]) == {"original", "safemax", "safemax_window", "safemax_emb"}
+    assert table.groupby("size")["parameters"].first()["s"] < table.groupby("size")["parameters"].first()["m"]
+    window = table[table["arm"] == "safemax_window"]["window"].iloc[0]
+    signal = pd.read_csv(out / "tiny-s" / "class-signal" / "class_signal.csv")
+    assert tuple(window) == signal_window(signal, 0.5)
+    record = json.loads(next((out / "tiny-s" / "runs").glob("safemax_window__f0*.json")).read_text())
+    options = json.loads(record["method_config"])
+    assert (options["t_min"], options["t_max"]) == tuple(window)
+    for name in ("summary.csv", "summary.md", "capacity.png", "study.json"):
+        assert (out / name).is_file(), name
+    assert "Decision rule" in (out / "summary.md").read_text()
+
+    # resumed: nothing is recomputed (no method and no class-signal measurement runs again)
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished study recomputed something")
+
+    monkeypatch.setattr("benchmark.orchestration.runner.BenchmarkRunner.run_one", refuse)
+    monkeypatch.setattr("benchmark.orchestration.class_signal.measure_original", refuse)
+    again = run_study(spec)
+    assert len(again) == 12
+    assert study_module.collect(spec).equals(again)
