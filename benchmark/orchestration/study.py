@@ -64,7 +64,6 @@ class StudySpec:
     signal_arm: str | None = None
     signal_fraction: float = 0.5
     signal_images_per_class: int = 32
-    family: dict[str, str] = field(default_factory=dict)  # arm -> line group in the figure (default: the arm)
 
     def __post_init__(self) -> None:
         if not self.sizes:
@@ -207,7 +206,6 @@ def collect(study: StudySpec) -> pd.DataFrame:
             if r.get("status") != "ok":
                 continue
             rows.append({"size": size.label, "parameters": params, "arm": r["method"],
-                         "family": study.family.get(r["method"], r["method"]),
                          "forget_class": r["forget_class"], "seed": r["seed"],
                          **{f: r.get(f, float("nan")) for f in SUMMARY_FIELDS},
                          "window": None if window is None or r["method"] != study.signal_arm else list(window)})
@@ -223,7 +221,8 @@ def decision_table(table: pd.DataFrame, original: str = "original") -> pd.DataFr
         group = group.droplevel([0, 1])
         safemax = group[group.index.str.startswith("safemax")]
         forgot = safemax[safemax["recognised_rate"] <= RECOGNISED_TARGET]
-        best = forgot["retain_accuracy"].idxmax() if len(forgot) else None
+        ranked = forgot.sort_values(["retain_accuracy", "recognised_rate"], ascending=[False, True])
+        best = ranked.index[0] if len(ranked) else None  # ties in retained accuracy: the lower recognised rate
         rows.append({"size": size, "parameters": params,
                      "best_forgetting_safemax_arm": best or "none forgets",
                      "its_retained_accuracy": group.loc[best, "retain_accuracy"] if best else float("nan"),
@@ -265,6 +264,27 @@ def write_summary(study: StudySpec, table: pd.DataFrame) -> None:
     plot_capacity(table, out / "capacity.png")
 
 
+ARM_STYLES = (  # (name prefix, colour map, line style): one colour family per kind of arm
+    ("safemax_lr", "Blues", "-"), ("safemax_lam", "Greens", "-"), ("safemax_dwindow", "Greens", "-"),
+    ("safemax_beta", "Oranges", "-"), ("safemax_emb", "Reds", "-"), ("safemax_salunmask", "Purples", "-"),
+)
+
+
+def arm_style(arm: str, index: int) -> dict:
+    """Line style of an arm: SAFEMax as published black, SalUn dashed magenta, original dotted grey, control arms
+    in one colour family per kind (learning rates blue, timesteps green, retain term orange, weights red/purple)."""
+    import matplotlib.pyplot as plt
+
+    fixed = {"safemax": dict(color="black", ls="-", lw=2.4), "salun": dict(color="m", ls="--", lw=2.4),
+             "original": dict(color="grey", ls=":", lw=2.0)}
+    if arm in fixed:
+        return {**fixed[arm], "marker": "o", "label": arm}
+    for prefix, cmap, ls in ARM_STYLES:
+        if arm.startswith(prefix):
+            return dict(color=plt.get_cmap(cmap)(0.45 + 0.25 * (index % 3)), ls=ls, lw=1.4, marker="o", label=arm)
+    return dict(color="tab:brown", ls="-.", lw=1.2, marker="s", label=arm)
+
+
 def plot_capacity(table: pd.DataFrame, path: Path) -> None:
     """Retained accuracy, recognised rate and retained KID relative to SalUn against parameter count, one line per
     arm (mean over forget classes), the paper's 35.7M point on the relative panel."""
@@ -275,27 +295,32 @@ def plot_capacity(table: pd.DataFrame, path: Path) -> None:
 
     means = table.groupby(["arm", "parameters"])[["retain_accuracy", "recognised_rate", "kid"]].mean().reset_index()
     salun = means[means["arm"] == "salun"].set_index("parameters")["kid"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), dpi=110)
-    cmap = plt.get_cmap("tab20")
-    for i, (arm, group) in enumerate(means.groupby("arm", sort=True)):
-        style = dict(color=cmap(i % 20), marker="o", lw=2.2 if arm in ("salun", "original") else 1.2,
-                     ls="--" if not str(arm).startswith("safemax") else "-", label=arm)
+    sizes = sorted(means["parameters"].unique())
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), dpi=110)
+    seen: dict[str, int] = {}
+    for arm, group in means.groupby("arm", sort=True):
+        family = next((prefix for prefix, _, _ in ARM_STYLES if str(arm).startswith(prefix)), str(arm))
+        seen[family] = seen.get(family, -1) + 1
+        style = arm_style(str(arm), seen[family])
         axes[0].plot(group["parameters"], group["retain_accuracy"], **style)
         axes[1].plot(group["parameters"], group["recognised_rate"], **style)
         ratio = group.set_index("parameters")["kid"] / salun.reindex(group["parameters"]).to_numpy()
         axes[2].plot(ratio.index, ratio.to_numpy(), **style)
     axes[2].plot([PAPER_PARAMETERS], [PAPER_RETAINED_RATIO], "k*", ms=14,
-                 label="paper: SAFEMax/SalUn retained FID, CIFAR-10 35.7M")
+                 label="paper: SAFEMax/SalUn retained FID\n(CIFAR-10, 35.7M, no retained acc. reported)")
     titles = ("retained accuracy ↑ (clean classifier)", "forget class recognised ↓ (noise-aware reader)",
-              "retained KID relative to SalUn's (1 = equal) ↓")
+              "retained KID relative to SalUn's at the same size (1 = equal)")
     for ax, title in zip(axes, titles, strict=True):
         ax.set_xscale("log")
+        ticks = sizes + ([PAPER_PARAMETERS] if ax is axes[2] else [])
+        ax.set_xticks(ticks, [f"{v / 1e6:.2g}M" for v in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("UNet parameters")
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
     axes[2].set_yscale("log")
     axes[1].axhline(RECOGNISED_TARGET, color="grey", lw=0.8, ls=":")
-    axes[2].legend(fontsize=6, loc="best")
+    axes[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
