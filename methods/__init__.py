@@ -1,7 +1,8 @@
 """Unlearning methods: the base class, the registry and the built-ins.
 
 Built-ins: ``safemax`` (SAFEMax), ``salun`` (SalUn), ``rl`` (Random Label), ``ga`` (gradient ascent), ``ft``
-(fine-tune), ``retrain`` (Retrain). Plugins: a class path ``pkg.module:Class`` or an entry point in group
+(fine-tune), ``retrain`` (Retrain), ``sa`` (Selective Amnesia), ``iau`` (IAU, adapted), ``esd`` (ESD,
+adapted). Plugins: a class path ``pkg.module:Class`` or an entry point in group
 ``unlearnbench.methods`` (see :mod:`methods.registry` and ``examples/null_label_plugin``).
 
 Names are imported on first use (``from methods import SAFEMax`` loads torch; ``methods.registry`` alone does not).
@@ -33,12 +34,15 @@ _EXPORTS = {
     "register_method": "methods.registry",
     "resolve_entry": "methods.registry",
     "unlearn": "methods.registry",
+    "ESD": "methods.esd",
     "FineTune": "methods.finetune",
     "GradientAscent": "methods.gradient_ascent",
+    "IAU": "methods.iau",
     "RandomLabel": "methods.random_label",
     "Retrain": "methods.retrain",
     "SAFEMax": "methods.safemax",
     "SalUn": "methods.salun",
+    "SelectiveAmnesia": "methods.selective_amnesia",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -43,6 +43,9 @@ BUILTIN_METHODS = {
     "rl": "methods.random_label:RandomLabel",
     "ga": "methods.gradient_ascent:GradientAscent",
     "ft": "methods.finetune:FineTune",
+    "sa": "methods.selective_amnesia:SelectiveAmnesia",
+    "iau": "methods.iau:IAU",
+    "esd": "methods.esd:ESD",
 }
 
 _REGISTRY: dict[str, type[UnlearningMethod]] = {}

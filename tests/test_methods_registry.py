@@ -26,7 +26,7 @@ from methods import (
 )
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "examples" / "null_label_plugin"
-BUILTINS = {"safemax", "salun", "rl", "ga", "ft", "retrain"}
+BUILTINS = {"safemax", "salun", "rl", "ga", "ft", "retrain", "sa", "iau", "esd"}
 
 
 @pytest.fixture

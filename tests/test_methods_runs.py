@@ -34,7 +34,7 @@ def forget_loss(model, data: UnlearningDataModule, repeats: int = 8) -> float:
         return sum(model.denoising_loss(x0, labels).item() for _ in range(repeats)) / repeats
 
 
-@pytest.mark.parametrize("name", ["safemax", "rl", "ga", "ft", "salun"])
+@pytest.mark.parametrize("name", ["safemax", "rl", "ga", "ft", "salun", "sa", "esd"])
 def test_fine_tuning_methods_run_and_leave_the_original_untouched(name, original, data, profile):
     before = state(original)
     device, training = next(original.parameters()).device, original.training
