@@ -105,3 +105,11 @@ def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, s
     again = run_study(spec)
     assert len(again) == 12
     assert study_module.collect(spec).equals(again)
+
+    # after a code change the plan's keys differ: a run would recompute, a redraw (--summary-only) reads the
+    # records by arm, class and seed and names their code
+    monkeypatch.setattr("benchmark.orchestration.runner.code_fingerprint", lambda layer="run": "changed")
+    assert study_module.collect(spec).empty
+    redrawn = run_study(spec, summary_only=True)
+    assert len(redrawn) == 12 and redrawn["code"].nunique() == 1
+    assert "Code fingerprint of the records" in (out / "summary.md").read_text()
