@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +61,8 @@ class Retrain(UnlearningMethod):
         """
         device = pick_device(self.profile.runtime)
         classes, seed = self.retained_classes(), self.profile.seed
-        self._entry_lock = cache_lock(diffusion_dir(self.profile, classes, seed, "retrain"))
-        self._entry_lock.acquire()
+        self._entry_hold = ExitStack()
+        self._entry_hold.enter_context(cache_lock(diffusion_dir(self.profile, classes, seed, "retrain")))
         try:
             with stopwatch(device) as cost:
                 model, meta, directory = train_or_load_diffusion(self.profile, classes=classes, seed=seed,
@@ -95,6 +96,6 @@ class Retrain(UnlearningMethod):
             self._release_lock()
 
     def _release_lock(self) -> None:
-        lock, self._entry_lock = getattr(self, "_entry_lock", None), None
-        if lock is not None:
-            lock.release()
+        hold, self._entry_hold = getattr(self, "_entry_hold", None), None
+        if hold is not None:
+            hold.close()

@@ -106,18 +106,28 @@ def artefact_dir(cache_dir: str | Path, kind: str, key: str) -> Path:
     return Path(cache_dir).expanduser() / kind / key
 
 
-def cache_lock(entry: str | Path) -> FileLock:
-    """The inter-process lock of ``entry`` (a cache entry, a record, any shared file): ``<entry>.lock``.
+@contextmanager
+def cache_lock(entry: str | Path) -> Iterator[None]:
+    """Hold the inter-process lock of ``entry`` (a cache entry, a record, any shared file): ``<entry>.lock``.
 
-    Use it as ``with cache_lock(entry): ...``. One instance per path in a process, so the lock is reentrant in a
-    thread (a holder may take it again, e.g. Retrain holds its entry's lock around
-    :func:`benchmark.foundation.pretraining.train_or_load_diffusion`); other threads and processes wait. The lock
-    is the operating system's (``flock``), released when its holder exits, even on a crash; the cache folder must
-    be on a filesystem that supports it (local disks, NFSv4, Lustre mounted with ``flock``).
+    Other processes and threads wait (with a line saying so); the holder's own thread may take it again (one lock
+    instance per path: Retrain holds its entry's lock around
+    :func:`benchmark.foundation.pretraining.train_or_load_diffusion`, which takes it too). The lock is the operating
+    system's (``flock``), released when its holder exits, even on a crash; the cache folder must be on a filesystem
+    that supports it (local disks, NFSv4, Lustre mounted with ``flock``).
     """
     lock_path = Path(f"{Path(entry).expanduser()}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(lock_path), is_singleton=True, poll_interval=LOCK_POLL_SECONDS)
+    lock = FileLock(str(lock_path), is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for {entry}: another worker holds it", file=sys.stderr, flush=True)
+        lock.acquire(poll_interval=LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def load_or_build(entry: str | Path, load: Callable[[], T | None], build: Callable[[], T]) -> T:
@@ -130,14 +140,6 @@ def load_or_build(entry: str | Path, load: Callable[[], T | None], build: Callab
     found = load()
     if found is not None:
         return found
-    lock = cache_lock(entry)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"waiting for {entry}: another worker is building it", file=sys.stderr, flush=True)
-        lock.acquire()
-    try:
+    with cache_lock(entry):
         found = load()
         return found if found is not None else build()
-    finally:
-        lock.release()
