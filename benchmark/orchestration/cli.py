@@ -242,7 +242,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "launch":
         return _launch(args)
     runner = _runner(args)
-    runner.validate()
+    _, specs = runner.validate()
+    if args.key:
+        runner.select(specs, args.key)  # an unknown key stops here, in one line
     if args.print_config:
         import yaml
 

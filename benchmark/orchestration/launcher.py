@@ -276,7 +276,7 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
     stream = stream or sys.stderr
     if options.workers is not None and options.workers < 1:
         raise ValueError(f"--workers {options.workers}: give at least 1")
-    overrides = job_overrides(profile, overrides, options)
+    user_overrides, overrides = overrides, job_overrides(profile, overrides, options)
     threads = threads_of(overrides)
     loaded = load_profile(profile, overrides)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -312,4 +312,7 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
     say(f"{len(plan.todo) - len(report.failures)} of {len(plan.todo)} jobs done, {len(report.failures)} failed; "
         f"{len(records)} of the plan's {len(plan.rows)} runs have a record; leaderboard in "
         f"{Path(plan.out_dir) / 'leaderboard.md'}")
+    if threads and threads_of(user_overrides) != threads:
+        say(f"these runs' keys carry runtime.num_threads={threads}: give `--set runtime.num_threads={threads}` to "
+            "`unlearnbench list` and `unlearnbench leaderboard`")
     return 1 if report.failures else 0
