@@ -312,7 +312,7 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
     say(f"{len(plan.todo) - len(report.failures)} of {len(plan.todo)} jobs done, {len(report.failures)} failed; "
         f"{len(records)} of the plan's {len(plan.rows)} runs have a record; leaderboard in "
         f"{Path(plan.out_dir) / 'leaderboard.md'}")
-    if threads and threads_of(user_overrides) != threads:
+    if threads and plan.device_type == "cpu" and threads_of(user_overrides) != threads:
         say(f"these runs' keys carry runtime.num_threads={threads}: give `--set runtime.num_threads={threads}` to "
             "`unlearnbench list` and `unlearnbench leaderboard`")
     return 1 if report.failures else 0
