@@ -428,16 +428,15 @@ def write_plan_leaderboard(out_dir: str | Path, profile_name: str, keys: set[str
     return records, skipped
 
 
-def rebuild_leaderboard(runner: BenchmarkRunner, protocol: str = "") -> int:
-    """``unlearnbench leaderboard``: the current plan's table from stored records, the reference beside it.
-
-    ``protocol`` replaces the saved ``protocol.txt`` (the runs' own protocol line is kept when empty)."""
+def rebuild_leaderboard(runner: BenchmarkRunner) -> int:
+    """``unlearnbench leaderboard``: the current plan's table from stored records, the reference beside it (with
+    the protocol line saved by the last full run or launch)."""
     _, specs = runner.validate()
     records, skipped = runner.load_records(specs)
     if not records:
         raise ConfigError(f"no records of the current plan under {runner.runs_dir} ({skipped} of other settings, code "
                           f"or hardware); run `unlearnbench run --profile {runner.profile.name}` first")
-    write_plan_leaderboard(runner.out_dir, runner.profile.name, {s.key for s in specs}, protocol=protocol)
+    write_plan_leaderboard(runner.out_dir, runner.profile.name, {s.key for s in specs})
     return 0
 
 
