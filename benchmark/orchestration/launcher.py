@@ -168,8 +168,9 @@ def make_executor(options: LaunchOptions, folder: Path, gpus_per_job: int):
         executor.update_parameters(timeout_min=options.timeout_min, gpus_per_node=gpus_per_job)
         return executor
     executor = submitit.SlurmExecutor(folder=folder)
-    params: dict[str, Any] = {"time": options.timeout_min, "gpus_per_node": gpus_per_job, "nodes": 1,
-                              "ntasks_per_node": 1, "job_name": "unlearnbench"}
+    params: dict[str, Any] = {"time": options.timeout_min, "nodes": 1, "ntasks_per_node": 1, "job_name": "unlearnbench"}
+    if gpus_per_job:
+        params["gpus_per_node"] = gpus_per_job
     if options.partition:
         params["partition"] = options.partition
     if options.cpus_per_job:
@@ -276,6 +277,9 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
     stream = stream or sys.stderr
     if options.workers is not None and options.workers < 1:
         raise ValueError(f"--workers {options.workers}: give at least 1")
+    if Path(profile).suffix in (".yaml", ".yml") and Path(profile).is_file():  # jobs may start elsewhere
+        profile = str(Path(profile).resolve())
+    pretrained = str(Path(pretrained).expanduser().resolve()) if pretrained else None
     user_overrides, overrides = overrides, job_overrides(profile, overrides, options)
     threads = threads_of(overrides)
     loaded = load_profile(profile, overrides)
