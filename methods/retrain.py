@@ -11,7 +11,9 @@ as ``unlearn_seconds`` — the reference t_retrain of RTE = t_retrain / t_method
 was trained now; the actual wall-clock of this call is ``extra["load_seconds"]``. The cache key includes the
 hardware, thread count, precision and library versions, so that recorded time was measured on this hardware. The
 training's peak memory (measured by :func:`methods.registry.unlearn` under the suite's memory rule) is stored next
-to the cached model (``retrain_cost.json``) and reported again on cache hits.
+to the cached model (``retrain_cost.json``) and reported again on cache hits. Workers sharing the cache train each
+Retrain model once: a Retrain run holds the cache entry's lock (:func:`benchmark.foundation.cache.cache_lock`) from
+the look-up until that peak memory is stored, so a worker that waited for the model loads it with its cost.
 
 A user's own original model (``--pretrained``) does not change Retrain: it always trains with the *profile's*
 recipe (``pretrain.*`` and ``unet.*``), which is only a fair "never saw the class" reference if the user's model
@@ -25,11 +27,12 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.foundation.cache import write_json_atomic
-from benchmark.foundation.pretraining import train_or_load_diffusion
+from benchmark.foundation.cache import cache_lock, write_json_atomic
+from benchmark.foundation.pretraining import diffusion_dir, train_or_load_diffusion
 from benchmark.foundation.trainer import pick_device
 from methods.base import UnlearningMethod, UnlearningOutcome
 from methods.registry import register_method
@@ -51,11 +54,24 @@ class Retrain(UnlearningMethod):
 
     def run(self, logger: Any = False) -> UnlearningOutcome:
         """Train (or load the cached) retained-classes model; report its recorded training time (and, on a cache
-        hit, the peak memory recorded when it was trained)."""
+        hit, the peak memory recorded when it was trained).
+
+        The entry's lock is held from here until :meth:`record_memory` has stored a fresh training's peak memory
+        (on a cache hit it is released before returning), so no worker reads the model without its cost.
+        """
         device = pick_device(self.profile.runtime)
-        with stopwatch(device) as cost:
-            model, meta, directory = train_or_load_diffusion(self.profile, classes=self.retained_classes(),
-                                                             seed=self.profile.seed, kind="retrain", logger=logger)
+        classes, seed = self.retained_classes(), self.profile.seed
+        self._entry_hold = ExitStack()
+        self._entry_hold.enter_context(cache_lock(diffusion_dir(self.profile, classes, seed, "retrain")))
+        try:
+            with stopwatch(device) as cost:
+                model, meta, directory = train_or_load_diffusion(self.profile, classes=classes, seed=seed,
+                                                                 kind="retrain", logger=logger)
+        except BaseException:
+            self._release_lock()
+            raise
+        if meta["cache_hit"]:
+            self._release_lock()  # nothing to record
         self._cost_file = directory / COST_FILE
         recorded = json.loads(self._cost_file.read_text()) if meta["cache_hit"] and self._cost_file.is_file() else {}
         self.model = model
@@ -71,5 +87,15 @@ class Retrain(UnlearningMethod):
         )
 
     def record_memory(self, cost: Cost) -> None:
-        """Keep the training's peak memory next to the cached model, for later cache hits."""
-        write_json_atomic(self._cost_file, {"peak_memory_mb": cost.peak_memory_mb, "memory_kind": cost.memory_kind})
+        """Keep the training's peak memory next to the cached model, for later cache hits; then let other workers
+        load the model."""
+        try:
+            write_json_atomic(self._cost_file, {"peak_memory_mb": cost.peak_memory_mb,
+                                                "memory_kind": cost.memory_kind})
+        finally:
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        hold, self._entry_hold = getattr(self, "_entry_hold", None), None
+        if hold is not None:
+            hold.close()

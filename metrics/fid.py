@@ -37,7 +37,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm.auto import tqdm
 
-from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
+from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
 from benchmark.foundation.config import EvaluationConfig
 
 if TYPE_CHECKING:
@@ -293,29 +293,37 @@ def real_features(extractor: FeatureExtractor, data: UnlearningDataModule, cache
                   progress: bool = False) -> RealFeatures:
     """Features of the real ``split`` images (at most ``real_per_class`` per class), cached on disk.
 
-    Key: data config, split, extractor name and weights fingerprint, ``real_per_class``. Written atomically.
+    Key: data config, split, extractor name and weights fingerprint, ``real_per_class``. Written atomically, once
+    among workers sharing the cache (:func:`benchmark.foundation.cache.load_or_build`).
     """
     key = config_hash(data.config, split, extractor.name, extractor.fingerprint, real_per_class)
     directory = artefact_dir(cache_dir, "fid-real", key)
     path = directory / "features.pt"
-    if path.is_file():
+
+    def load() -> RealFeatures | None:
+        if not path.is_file():
+            return None
         try:
             stored = torch.load(path, map_location="cpu", weights_only=True)
             return RealFeatures(stored["features"], stored["labels"], extractor.name, split, directory, True)
         except Exception as err:
             raise RuntimeError(f"the cached real-image features {path} are corrupt ({err}); "
                                f"delete {directory}") from err
-    images, labels = data.split(split)
-    keep = select_per_class(labels, real_per_class)
-    start = time.perf_counter()
-    feats = extract_features(extractor, images[keep], batch_size, progress, desc=f"FID real features {split}")
-    labels = labels[keep].clone()
-    with atomic_directory(directory) as tmp:
-        torch.save({"features": feats, "labels": labels}, tmp / "features.pt")
-        meta = {"extractor": extractor.name, "fingerprint": extractor.fingerprint,
-                "data": to_jsonable(data.config), "split": split, "real_per_class": real_per_class,
-                "images": len(labels), "num_features": extractor.num_features,
-                "seconds": round(time.perf_counter() - start, 3),
-                "per_class": torch.bincount(labels).tolist()}
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-    return RealFeatures(feats, labels, extractor.name, split, directory, False)
+
+    def build() -> RealFeatures:
+        images, labels = data.split(split)
+        keep = select_per_class(labels, real_per_class)
+        start = time.perf_counter()
+        feats = extract_features(extractor, images[keep], batch_size, progress, desc=f"FID real features {split}")
+        labels = labels[keep].clone()
+        with atomic_directory(directory) as tmp:
+            torch.save({"features": feats, "labels": labels}, tmp / "features.pt")
+            meta = {"extractor": extractor.name, "fingerprint": extractor.fingerprint,
+                    "data": to_jsonable(data.config), "split": split, "real_per_class": real_per_class,
+                    "images": len(labels), "num_features": extractor.num_features,
+                    "seconds": round(time.perf_counter() - start, 3),
+                    "per_class": torch.bincount(labels).tolist()}
+            (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return RealFeatures(feats, labels, extractor.name, split, directory, False)
+
+    return load_or_build(directory, load, build)

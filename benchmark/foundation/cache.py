@@ -5,6 +5,11 @@ An artefact lives in ``<cache_dir>/<kind>/<key>/`` where ``key`` hashes everythi
 code fingerprint, hardware and library versions: :mod:`benchmark.foundation.provenance`). It is written into a
 temporary sibling directory and renamed into place only when complete, so a crash never leaves a half-written
 artefact that a later run would trust. Files (records, tables, figures) are written through :func:`atomic_path`.
+
+Several workers (processes, GPUs, machines) may share one cache folder. Every "look in the cache → build → save"
+of a shared artefact goes through :func:`load_or_build`: a miss takes the entry's inter-process lock
+(``<entry>.lock``, :func:`cache_lock`) and looks again before building, so a second worker waits for the first one's
+artefact and loads it instead of building it again.
 """
 
 from __future__ import annotations
@@ -14,14 +19,20 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from filelock import FileLock, Timeout
 
 # Bump when a change to the code alters what a cached artefact would contain.
 CACHE_FORMAT_VERSION = 3
+LOCK_POLL_SECONDS = 0.5  # how often a waiting worker tries the lock again (cheap on shared filesystems)
+
+T = TypeVar("T")
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -93,3 +104,42 @@ def atomic_directory(final: str | Path) -> Iterator[Path]:
 
 def artefact_dir(cache_dir: str | Path, kind: str, key: str) -> Path:
     return Path(cache_dir).expanduser() / kind / key
+
+
+@contextmanager
+def cache_lock(entry: str | Path) -> Iterator[None]:
+    """Hold the inter-process lock of ``entry`` (a cache entry, a record, any shared file): ``<entry>.lock``.
+
+    Other processes and threads wait (with a line saying so); the holder's own thread may take it again (one lock
+    instance per path: Retrain holds its entry's lock around
+    :func:`benchmark.foundation.pretraining.train_or_load_diffusion`, which takes it too). The lock is the operating
+    system's (``flock``), released when its holder exits, even on a crash; the cache folder must be on a filesystem
+    that supports it (local disks, NFSv4, Lustre mounted with ``flock``).
+    """
+    lock_path = Path(f"{Path(entry).expanduser()}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path), is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for {entry}: another worker holds it", file=sys.stderr, flush=True)
+        lock.acquire(poll_interval=LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def load_or_build(entry: str | Path, load: Callable[[], T | None], build: Callable[[], T]) -> T:
+    """``load()`` the artefact of ``entry`` if it exists, else build it once among all workers.
+
+    ``load`` returns ``None`` on a miss; ``build`` makes the artefact, saves it atomically and returns it. On a miss
+    the entry's lock (:func:`cache_lock`) is taken and ``load`` is tried again before ``build``: a worker that found
+    another one building waits for it, then loads its artefact.
+    """
+    found = load()
+    if found is not None:
+        return found
+    with cache_lock(entry):
+        found = load()
+        return found if found is not None else build()

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
 
-from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, to_jsonable
+from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
 from benchmark.foundation.config import PretrainConfig, Profile
 from benchmark.foundation.diffusion import ConditionalDiffusion
 from benchmark.foundation.provenance import code_fingerprint, environment, hardware, library_versions
@@ -101,23 +101,39 @@ def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: i
                        seed, code_fingerprint("model"), env)
 
 
+def diffusion_dir(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
+                  kind: str = "original") -> Path:
+    """The cache entry ``<cache_dir>/<kind>/<key>`` of the model trained on ``classes`` (see
+    :func:`diffusion_cache_key`)."""
+    seed = profile.seed if seed is None else seed
+    return artefact_dir(profile.runtime.cache_dir, kind, diffusion_cache_key(profile, classes, seed))
+
+
 def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
                             kind: str = "original", logger=False) -> tuple[ConditionalDiffusion, dict, Path]:
     """The cached model trained on ``classes`` with the profile's recipe; trains and saves it on a miss.
 
     Returns (model on CPU, metadata with ``cache_hit``, directory). The key hashes data, UNet, recipe, classes and
-    seed, so any change retrains while an identical rerun loads in seconds.
+    seed, so any change retrains while an identical rerun loads in seconds. Workers sharing the cache train it
+    once: the others wait for it and load it (:func:`benchmark.foundation.cache.load_or_build`).
     """
     seed = profile.seed if seed is None else seed
-    directory = artefact_dir(profile.runtime.cache_dir, kind, diffusion_cache_key(profile, classes, seed))
-    if (directory / "metadata.json").is_file():
+    directory = diffusion_dir(profile, classes, seed, kind)
+
+    def load() -> tuple[ConditionalDiffusion, dict, Path] | None:
+        if not (directory / "metadata.json").is_file():
+            return None
         model = ConditionalDiffusion.load(directory, image_size=profile.data.image_size)
         meta = json.loads((directory / "metadata.json").read_text())
         return model, {**meta, "cache_hit": True}, directory
-    model, meta = train_diffusion(profile, classes, seed, logger=logger)
-    with atomic_directory(directory) as tmp:
-        model.save(tmp, to_jsonable(meta))
-    return model, {**to_jsonable(meta), "num_classes": model.num_classes, "cache_hit": False}, directory
+
+    def build() -> tuple[ConditionalDiffusion, dict, Path]:
+        model, meta = train_diffusion(profile, classes, seed, logger=logger)
+        with atomic_directory(directory) as tmp:
+            model.save(tmp, to_jsonable(meta))
+        return model, {**to_jsonable(meta), "num_classes": model.num_classes, "cache_hit": False}, directory
+
+    return load_or_build(directory, load, build)
 
 
 def load_original(profile: Profile, pretrained: str | None = None, logger=False) -> tuple[ConditionalDiffusion, dict]:

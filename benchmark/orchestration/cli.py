@@ -6,6 +6,10 @@ Examples::
     unlearnbench run --profile smoke --methods safemax,ga --forget-classes 0,3 --seeds 0,1 --steps 100
     unlearnbench run --profile mnist --set unlearning.method_args='{safemax: {lr: 3e-5}}' --force
     unlearnbench run --profile mnist --methods my_pkg.my_module:MyMethod
+    unlearnbench list --profile mnist              # the planned runs: key, row, forget class, seed, status
+    unlearnbench run --profile mnist --key KEY     # exactly one run of the plan (a cluster job)
+    unlearnbench launch --profile mnist --executor local --workers 2   # one job per pending run (submitit)
+    unlearnbench launch --profile cifar10 --executor slurm --partition gpu --workers 32
     unlearnbench leaderboard --profile mnist     # yours beside the committed reference
     unlearnbench publish --profile mnist         # local results -> results/reference/mnist (maintainers)
     unlearnbench methods
@@ -16,6 +20,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from benchmark.foundation.config import available_profiles  # light: no torch is imported for --help
@@ -48,35 +53,53 @@ def build_overrides(args: argparse.Namespace) -> list[str]:
     return out + list(getattr(args, "set", None) or [])
 
 
+def plan_options(cmd: argparse.ArgumentParser) -> None:
+    """The options that define a plan (and so its run keys): ``run``, ``list`` and ``launch`` take the same ones."""
+    cmd.add_argument("--profile", default="mnist", help=f"one of {available_profiles()} or a .yaml path")
+    cmd.add_argument("--methods", help="comma-separated method names, variant names or plugin class paths")
+    cmd.add_argument("--forget-classes", help="comma-separated class indices")
+    cmd.add_argument("--seeds", help="comma-separated seeds")
+    cmd.add_argument("--steps", type=int, help="unlearning steps of every fine-tuning method")
+    cmd.add_argument("--device", help="auto | cpu | gpu | cuda | mps")
+    cmd.add_argument("--logger", choices=["wandb", "csv", "none"])
+    cmd.add_argument("--output-dir", help="where <profile>/ results go (default: results/local, git-ignored)")
+    cmd.add_argument("--cache-dir", help="cache of trained models and statistics (default: .cache/unlearnbench)")
+    cmd.add_argument("--pretrained", help="directory of your own class-conditional diffusers UNet2DModel")
+    cmd.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="any profile key, e.g. sampler.steps=100")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="unlearnbench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a profile end to end (resumable)")
-    run.add_argument("--profile", default="mnist", help=f"one of {available_profiles()} or a .yaml path")
-    run.add_argument("--methods", help="comma-separated method names, variant names or plugin class paths")
-    run.add_argument("--forget-classes", help="comma-separated class indices")
-    run.add_argument("--seeds", help="comma-separated seeds")
-    run.add_argument("--steps", type=int, help="unlearning steps of every fine-tuning method")
-    run.add_argument("--device", help="auto | cpu | gpu | cuda | mps")
-    run.add_argument("--logger", choices=["wandb", "csv", "none"])
-    run.add_argument("--output-dir", help="where <profile>/ results go (default: results/local, git-ignored)")
-    run.add_argument("--cache-dir", help="cache of trained models and statistics (default: .cache/unlearnbench)")
-    run.add_argument("--pretrained", help="directory of your own class-conditional diffusers UNet2DModel")
-    run.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="any profile key, e.g. sampler.steps=100")
+    run = sub.add_parser("run", help="run a profile end to end (resumable), or one run of it (--key)")
+    plan_options(run)
+    run.add_argument("--key", action="append", metavar="KEY",
+                     help="run only the run with this key (see `unlearnbench list`), then nothing else; repeatable")
     run.add_argument("--force", action="store_true", help="recompute runs that already have a record")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    listing = sub.add_parser("list", help="the planned runs of a profile: key, row label, forget class, seed, status "
+                                          "(done / failed / pending)")
+    plan_options(listing)
+    listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    launch = sub.add_parser("launch", help="one job per pending run on a cluster (slurm) or in local processes "
+                                           "(submitit); then the leaderboard")
+    plan_options(launch)
+    launch.add_argument("--executor", choices=["local", "slurm"], required=True)
+    launch.add_argument("--workers", type=int, default=None,
+                        help="jobs at once (local: default 1; slurm: the array's parallelism, default unlimited)")
+    launch.add_argument("--partition", help="slurm partition")
+    launch.add_argument("--timeout-min", type=int, default=24 * 60, help="time limit of one job in minutes")
+    launch.add_argument("--gpus-per-job", type=int, default=None, help="slurm GPUs per job (default 1; local: 0)")
+    launch.add_argument("--cpus-per-job", type=int, default=None,
+                        help="slurm CPUs per job (also the job's runtime.num_threads unless you set it)")
+    launch.add_argument("--force", action="store_true", help="recompute runs that already have a record")
     for name, text in (("leaderboard", "rebuild the leaderboard of the current plan from stored records, with the "
                                        "committed reference beside it"),
                        ("publish", "copy the current plan's local results into results/reference/<profile>/ "
                                    "(the committed reference)")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--profile", default="mnist")
-        cmd.add_argument("--output-dir", default=None)
-        cmd.add_argument("--cache-dir", default=None)
-        cmd.add_argument("--pretrained", default=None)
-        cmd.add_argument("--set", nargs="*", metavar="KEY=VALUE")
+        plan_options(sub.add_parser(name, help=text))
     tune = sub.add_parser("tune", help="equal-budget learning-rate grid on a validation forget class")
     tune.add_argument("--profile", default="mnist")
     tune.add_argument("--methods", default="safemax,salun,ga")
@@ -135,11 +158,36 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runner(args: argparse.Namespace):
-    from benchmark.foundation.config import load_profile
-    from benchmark.orchestration.runner import BenchmarkRunner
+    from benchmark.orchestration.runner import make_runner
 
-    profile = load_profile(args.profile, build_overrides(args))
-    return BenchmarkRunner(profile, force=getattr(args, "force", False), pretrained=args.pretrained)
+    return make_runner(args.profile, build_overrides(args), args.pretrained, force=getattr(args, "force", False))
+
+
+def _list_runs(args: argparse.Namespace) -> int:
+    runner = _runner(args)
+    _, specs = runner.validate()
+    rows = runner.listing(specs)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max([len(r["label"]) for r in rows] + [5])
+        print(f"{'key':16s}  {'label':{width}s}  forget_class  seed  status")
+        for r in rows:
+            print(f"{r['key']:16s}  {r['label']:{width}s}  {r['forget_class']:12d}  {r['seed']:4d}  {r['status']}")
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "pending")}
+    print(f"{len(rows)} runs: {counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "
+          f"{runner.machine_text()}; results in {runner.out_dir}",
+          file=sys.stderr)
+    return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from benchmark.orchestration.launcher import LaunchOptions, launch
+
+    options = LaunchOptions(executor=args.executor, workers=args.workers, partition=args.partition,
+                            timeout_min=args.timeout_min, gpus_per_job=args.gpus_per_job,
+                            cpus_per_job=args.cpus_per_job)
+    return launch(args.profile, build_overrides(args), options, pretrained=args.pretrained, force=args.force)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -189,8 +237,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         runner = _runner(args)
         return (rebuild_leaderboard if args.command == "leaderboard" else publish)(runner)
+    if args.command == "list":
+        return _list_runs(args)
+    if args.command == "launch":
+        return _launch(args)
     runner = _runner(args)
-    runner.validate()
+    _, specs = runner.validate()
+    if args.key:
+        runner.select(specs, args.key)  # an unknown key stops here, in one line
     if args.print_config:
         import yaml
 
@@ -198,7 +252,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(to_jsonable(runner.profile), sort_keys=False))
         return 0
-    runner.run()
+    runner.run_keys(args.key)
     return 0
 
 

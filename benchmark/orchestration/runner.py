@@ -30,8 +30,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from benchmark.foundation.cache import config_hash, to_jsonable, write_json_atomic
-from benchmark.foundation.config import ConfigError, Profile
+from benchmark.foundation.cache import cache_lock, config_hash, load_or_build, to_jsonable, write_json_atomic
+from benchmark.foundation.config import ConfigError, Profile, load_profile
 from benchmark.foundation.diffusion import ConditionalDiffusion
 from benchmark.foundation.pretraining import load_original
 from benchmark.foundation.provenance import (
@@ -83,6 +83,7 @@ class BenchmarkRunner:
         self.out_dir = Path(profile.runtime.output_dir) / profile.name
         self.runs_dir = self.out_dir / "runs"
         self.grids_dir = self.out_dir / "grids"
+        self.locks_dir = self.out_dir / ".locks"  # one lock per run: two workers never compute one run twice
         configure_threads(profile.runtime)  # before any key: the CPU thread count is part of them
         self.device = pick_device(profile.runtime)
         self._protocol_key: str | None = None
@@ -165,24 +166,65 @@ class BenchmarkRunner:
                                                   data.channels)
         return data, self.plan(data.num_classes)
 
+    def status(self, spec: RunSpec) -> str:
+        """``done`` (a record with the run's key and status ``ok``), ``failed`` (a failed record: retried on the next
+        run) or ``pending`` (no readable record)."""
+        status = load_record(self.record_path(spec)).get("status")
+        return "done" if status == "ok" else "failed" if status else "pending"
+
     def pending(self, specs: list[RunSpec]) -> list[RunSpec]:
         """The runs to compute: no record with their key, or a failed one (retried); all with ``force``."""
-        return [s for s in specs if self.force or load_record(self.record_path(s)).get("status") != "ok"]
+        return [s for s in specs if self.force or self.status(s) != "done"]
+
+    def listing(self, specs: list[RunSpec]) -> list[dict[str, Any]]:
+        """``unlearnbench list``: one row per planned run (key, row label, forget class, seed, status)."""
+        return [{"key": s.key, "label": s.label, "forget_class": s.forget_class, "seed": s.seed,
+                 "status": self.status(s)} for s in specs]
+
+    def select(self, specs: list[RunSpec], keys: list[str]) -> list[RunSpec]:
+        """The runs of the plan with these keys, in the given order; ConfigError naming ``unlearnbench list`` for a
+        key that is not in the plan (keys hash the settings, code and hardware, so a key made elsewhere may not
+        be)."""
+        by_key = {s.key: s for s in specs}
+        unknown = [k for k in keys if k not in by_key]
+        if unknown:
+            name = self.profile.name
+            raise ConfigError(f"no run with key {', '.join(unknown)} in the plan of profile {name} on this machine "
+                              f"({hardware_label(hardware(self.device))}, code {code_fingerprint('run')}); see "
+                              f"`unlearnbench list --profile {name}` with the same options")
+        return [by_key[k] for k in dict.fromkeys(keys)]
+
+    def machine_text(self) -> str:
+        """``hardware: …; precision …; code …``: what every key of this plan carries besides the settings."""
+        return (f"hardware: {hardware_label(hardware(self.device))}; precision {self.profile.runtime.precision}; "
+                f"code {code_fingerprint('run')}")
 
     def run(self) -> list[dict]:
+        """Every pending run of the plan, then the leaderboard; returns the plan's records."""
+        return self.run_keys(None)
+
+    def run_keys(self, keys: list[str] | None = None) -> list[dict]:
+        """Run the plan's runs with these keys (``None``: the whole plan, then its leaderboard).
+
+        The original is loaded or trained as usual and each run's record is written atomically. A run is computed
+        under its lock (``<output>/.locks/``) after looking again for its record, so two workers never compute the
+        same run twice. With ``keys`` nothing else is written (``unlearnbench leaderboard`` rebuilds the table);
+        returns the records of those runs, or of the whole plan when ``keys`` is ``None``.
+        """
         p = self.profile
         stages = StageLog(total=4)
         stages.begin(f"data: {p.data.source} at {p.data.image_size}px")
         data, specs = self.validate()
+        chosen = specs if keys is None else self.select(specs, keys)
         x_train, _ = data.split("train")
         stages.end(f"{len(x_train)} training images, {data.num_classes} classes")
         write_json_atomic(self.out_dir / "config.json", {"profile": p, "pretrained": self.pretrained})
-        todo = self.pending(specs)
+        todo = self.pending(chosen)
         retried = sum(1 for s in todo if self.record_path(s).is_file())
-        stages.say(f"{len(specs)} runs in the grid, {len(specs) - len(todo)} already done, {len(todo)} to run"
+        scope = f"{len(specs)} runs in the grid" if keys is None else f"{len(chosen)} of the {len(specs)} runs chosen"
+        stages.say(f"{scope}, {len(chosen) - len(todo)} already done, {len(todo)} to run"
                    + (f" ({retried} failed before: retried)" if retried and not self.force else ""))
-        stages.say(f"hardware: {hardware_label(hardware(self.device))}; precision {p.runtime.precision}; "
-                   f"code {code_fingerprint('run')}; results in {self.out_dir}")
+        stages.say(f"{self.machine_text()}; results in {self.out_dir}")
 
         stages.begin("evaluation networks (committed yardstick)")
         yardstick = self.yardstick()
@@ -199,16 +241,24 @@ class BenchmarkRunner:
         context = {"hardware": hardware(device), "versions": library_versions()}
         for i, spec in enumerate(todo, 1):
             stages.say(f"run {i}/{len(todo)}: {spec.label}, forget class {spec.forget_class} "
-                       f"({data.class_names[spec.forget_class]}), seed {spec.seed}")
-            record = self.run_one(spec, original, data, evaluator, device, context)
+                       f"({data.class_names[spec.forget_class]}), seed {spec.seed} [{spec.key}]")
+            record = load_or_build(self.locks_dir / self.record_path(spec).name,
+                                   lambda s=spec: self._finished(s),
+                                   lambda s=spec: self.run_one(s, original, data, evaluator, device, context))
             stages.say(f"  {spec.label}: " + _summary(record))
         stages.end(f"{len(todo)} runs")
 
-        records, skipped = self.load_records(specs)
-        write_leaderboard(self.out_dir, records, protocol=self.protocol_text(specs), skipped=skipped,
-                          reference_dir=REFERENCE_ROOT / p.name, stream=stages.stream)
+        if keys is not None:
+            return [load_record(self.record_path(s)) for s in chosen]
+        records, _ = write_plan_leaderboard(self.out_dir, p.name, {s.key for s in specs},
+                                            protocol=self.protocol_text(specs), stream=stages.stream)
         stages.say(f"finished in {format_seconds(stages.elapsed())}; results in {self.out_dir}")
         return records
+
+    def _finished(self, spec: RunSpec) -> dict | None:
+        """The run's ``ok`` record if another worker wrote it meanwhile (``None`` with ``force``)."""
+        record = {} if self.force else load_record(self.record_path(spec))
+        return record if record.get("status") == "ok" else None
 
     def _evaluator(self, yardstick: Yardstick, data: UnlearningDataModule, device: torch.device):
         from metrics.evaluator import Evaluator
@@ -358,14 +408,35 @@ class BenchmarkRunner:
         return select_records(self.runs_dir, {s.key for s in specs})
 
 
+def make_runner(profile: str, overrides: list[str] | None = None, pretrained: str | None = None,
+                force: bool = False) -> BenchmarkRunner:
+    """The runner of a profile (a bundled name or a .yaml path) with ``key=value`` overrides: what the command line
+    and every launched job build, so that they plan the same runs."""
+    return BenchmarkRunner(load_profile(profile, list(overrides or [])), force=force, pretrained=pretrained)
+
+
+def write_plan_leaderboard(out_dir: str | Path, profile_name: str, keys: set[str], protocol: str = "",
+                           stream=None) -> tuple[list[dict], int]:
+    """Write the leaderboard of the runs with these keys from their stored records; returns (records, number of
+    records of other settings). Records are read and every table written under ``<out_dir>/leaderboard.lock``, so
+    two workers finishing at once leave the tables of one consistent set of records (the later one's)."""
+    out_dir = Path(out_dir)
+    with cache_lock(out_dir / "leaderboard"):
+        records, skipped = select_records(out_dir / "runs", keys)
+        write_leaderboard(out_dir, records, protocol=protocol, skipped=skipped,
+                          reference_dir=REFERENCE_ROOT / profile_name, stream=stream)
+    return records, skipped
+
+
 def rebuild_leaderboard(runner: BenchmarkRunner) -> int:
-    """``unlearnbench leaderboard``: the current plan's table from stored records, the reference beside it."""
+    """``unlearnbench leaderboard``: the current plan's table from stored records, the reference beside it (with
+    the protocol line saved by the last full run or launch)."""
     _, specs = runner.validate()
     records, skipped = runner.load_records(specs)
     if not records:
         raise ConfigError(f"no records of the current plan under {runner.runs_dir} ({skipped} of other settings, code "
                           f"or hardware); run `unlearnbench run --profile {runner.profile.name}` first")
-    write_leaderboard(runner.out_dir, records, skipped=skipped, reference_dir=REFERENCE_ROOT / runner.profile.name)
+    write_plan_leaderboard(runner.out_dir, runner.profile.name, {s.key for s in specs})
     return 0
 
 
