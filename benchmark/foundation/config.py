@@ -239,17 +239,22 @@ def profile_parser():
     return parser
 
 
-def resolve_profile_path(profile: str | Path) -> Path:
-    path = Path(profile)
+def resolve_named_yaml(name: str | Path, directory: Path, kind: str) -> Path:
+    """A ``.yaml`` path as given, or ``<directory>/<name>.yaml``; ConfigError naming what is available otherwise."""
+    path = Path(name)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
-            raise ConfigError(f"profile file {str(path)!r} does not exist")
+            raise ConfigError(f"{kind} file {str(path)!r} does not exist")
         return path
-    candidate = PROFILE_DIR / f"{profile}.yaml"
+    candidate = directory / f"{name}.yaml"
     if not candidate.is_file():
-        raise ConfigError(f"unknown profile {str(profile)!r}; available: {', '.join(available_profiles())} "
-                          "(or give a path to a .yaml file)")
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml")))
+        raise ConfigError(f"unknown {kind} {str(name)!r}; available: {known} (or give a path to a .yaml file)")
     return candidate
+
+
+def resolve_profile_path(profile: str | Path) -> Path:
+    return resolve_named_yaml(profile, PROFILE_DIR, "profile")
 
 
 def load_profile(profile: str | Path, overrides: list[str] | None = None) -> Profile:

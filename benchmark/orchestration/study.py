@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
-from benchmark.foundation.config import ConfigError, Profile, load_profile
+from benchmark.foundation.config import ConfigError, Profile, load_profile, resolve_named_yaml
 
 STUDY_DIR = Path(__file__).resolve().parents[1] / "studies"
 RECOGNISED_TARGET = 0.05  # "forgets": the reader recognises at most 5 % of forget-class samples (tuning's rule)
@@ -83,16 +83,7 @@ class StudySpec:
 
 
 def resolve_study_path(spec: str | Path) -> Path:
-    path = Path(spec)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise ConfigError(f"study file {str(path)!r} does not exist")
-        return path
-    candidate = STUDY_DIR / f"{spec}.yaml"
-    if not candidate.is_file():
-        known = ", ".join(sorted(p.stem for p in STUDY_DIR.glob("*.yaml")))
-        raise ConfigError(f"unknown study {str(spec)!r}; available: {known} (or give a path to a .yaml file)")
-    return candidate
+    return resolve_named_yaml(spec, STUDY_DIR, "study")
 
 
 def load_study(spec: str | Path, overrides: list[str] | None = None) -> StudySpec:
