@@ -132,7 +132,8 @@ class SelectiveAmnesia(UnlearningMethod):
         n = len(x_r)
         x_f = torch.rand_like(x_r) * 2 - 1
         x0 = torch.cat([x_f, x_r])
-        labels = torch.cat([self.forget_labels(n, x_r.device), c_r])
+        labels = torch.cat([self.dropped(self.forget_labels(n, x_r.device), on_forget=True),
+                            self.dropped(c_r, on_forget=False)])  # 0 by default, as the reference
         t = self.model.sample_timesteps(n, x_r.device).repeat(2)
         noise = torch.randn_like(x0)
         per_image = (noise - self.model(self.model.add_noise(x0, noise, t), t, labels)).pow(2).flatten(1).sum(1)

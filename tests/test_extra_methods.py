@@ -126,3 +126,13 @@ def test_esd_target_comes_from_the_frozen_original(original, data, profile):
                                                  original.state_dict().values(), strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(outcome.model.state_dict().values(),
                                                      original.state_dict().values(), strict=True))
+
+
+def test_sa_label_dropout_options_act_on_its_passes(original, data, profile, monkeypatch):
+    method = sa(original, data, profile, ewc_lambda=0.0, forget_label_dropout=0.99, label_dropout=0.99)
+    method.prepare()
+    seen = {}
+    real = method.model.forward
+    monkeypatch.setattr(method.model, "forward", lambda x, t, c: seen.update(c=c.clone()) or real(x, t, c))
+    method.loss(None, tuple(v[:20] for v in method.replay.tensors))
+    assert (seen["c"] == original.null_class).float().mean() > 0.8  # the default (0) leaves every label

@@ -172,9 +172,11 @@ def run_study(study: StudySpec, sizes: list[str] | None = None, summary_only: bo
             window = signal_window(class_signal_for(study, size_profile(study, size)), study.signal_fraction)
             print(f"[study] {size.label}: class-signal window for {study.signal_arm}: t in [{window[0]}, {window[1]})")
         BenchmarkRunner(size_profile(study, size, window)).run()
-        write_summary(study, collect(study))
-    table = collect(study, any_code=summary_only)
-    write_summary(study, table)
+        table = collect(study)
+        write_summary(study, table)  # after every size: a partial study can be read while it runs
+    if summary_only or not chosen:
+        table = collect(study, any_code=summary_only)
+        write_summary(study, table)
     return table
 
 
