@@ -2,7 +2,8 @@
 
 Built-ins: ``safemax`` (SAFEMax), ``salun`` (SalUn), ``rl`` (Random Label), ``ga`` (gradient ascent), ``ft``
 (fine-tune), ``retrain`` (Retrain), ``sa`` (Selective Amnesia), ``iau`` (IAU, adapted), ``esd`` (ESD,
-adapted). Plugins: a class path ``pkg.module:Class`` or an entry point in group
+adapted), ``o3`` (O3's orthogonal LoRA, one adapter per request).
+Plugins: a class path ``pkg.module:Class`` or an entry point in group
 ``unlearnbench.methods`` (see :mod:`methods.registry` and ``examples/null_label_plugin``).
 
 Names are imported on first use (``from methods import SAFEMax`` loads torch; ``methods.registry`` alone does not).
@@ -38,6 +39,7 @@ _EXPORTS = {
     "FineTune": "methods.finetune",
     "GradientAscent": "methods.gradient_ascent",
     "IAU": "methods.iau",
+    "OrthogonalLoRA": "methods.orthogonal_lora",
     "RandomLabel": "methods.random_label",
     "Retrain": "methods.retrain",
     "SAFEMax": "methods.safemax",

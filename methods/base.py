@@ -21,6 +21,7 @@ Every batch is ``(images in [-1, 1], labels)``. The standard loss is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -105,6 +106,7 @@ class UnlearningMethod(L.LightningModule):
         budget: UnlearningConfig | None = None,
         profile: Profile | None = None,
         seed: int | None = None,
+        forgotten_before: Sequence[int] = (),
     ) -> None:
         super().__init__()
         self.profile = profile if profile is not None else Profile()
@@ -115,6 +117,10 @@ class UnlearningMethod(L.LightningModule):
                             f"{type(self.config).__name__} (build one with methods.build_config or create_method)")
         self.data = data
         self.forget_class = data.check_class(forget_class)
+        self.forgotten_before = tuple(data.check_class(c) for c in forgotten_before)
+        if self.forget_class in self.forgotten_before:
+            raise ValueError(f"class {self.forget_class} was already forgotten by an earlier request "
+                             f"({list(self.forgotten_before)}); a continual sequence names each class once")
         self.seed = self.profile.seed if seed is None else int(seed)
         self.model = original.clone()  # the original is never touched (not even moved to another device)
 
@@ -133,6 +139,16 @@ class UnlearningMethod(L.LightningModule):
     def needs_retain(self) -> bool:
         """Whether ``loss`` uses a batch of the retained classes."""
         return True
+
+    def retained_classes(self) -> list[int]:
+        """The classes the model must keep: every class but c_f and those forgotten by earlier requests of a
+        continual sequence (``forgotten_before``). The retain batches, SA's replay and Retrain use exactly these."""
+        gone = {self.forget_class, *self.forgotten_before}
+        return [c for c in range(self.data.num_classes) if c not in gone]
+
+    def retain_set(self) -> Dataset:
+        """D_r: the training images of :meth:`retained_classes`."""
+        return self.data.subset(self.retained_classes())
 
     def extra_info(self) -> dict[str, Any]:
         """Method-specific scalars for the run record; by default the fraction of weights the gradient masks
@@ -194,7 +210,7 @@ class UnlearningMethod(L.LightningModule):
         if self.needs_forget():
             loaders["forget"] = self._loader(self.data.forget_dataset(self.forget_class), 0)
         if self.needs_retain():
-            loaders["retain"] = self._loader(self.data.retain_dataset(self.forget_class), 1)
+            loaders["retain"] = self._loader(self.retain_set(), 1)
         if not loaders:
             raise RuntimeError(f"{type(self).__name__} needs neither forget nor retain data")
         return CombinedLoader(loaders, mode="max_size_cycle")

@@ -70,7 +70,7 @@ class IAU(UnlearningMethod):
 
     def retain_set(self) -> Dataset:
         """D_r, or a seeded random subset of ``retain_images`` of it."""
-        full = self.data.retain_dataset(self.forget_class)
+        full = super().retain_set()
         n = self.config.retain_images
         if n is None or n >= len(full):
             return full

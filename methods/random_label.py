@@ -45,11 +45,12 @@ class RandomLabel(UnlearningMethod):
 
     def pseudo_labels(self, n: int, device: torch.device | str) -> torch.Tensor:
         """c′ ≠ c_f: the next class (c_f + 1) mod K, or a uniformly random other class per sample."""
-        k = self.model.num_classes
+        others = self.retained_classes()  # never c_f, nor a class forgotten by an earlier request
         if self.config.pseudo_label == "next":
-            return torch.full((n,), (self.forget_class + 1) % k, dtype=torch.long, device=device)
-        other = torch.randint(0, k - 1, (n,), device=device)
-        return other + (other >= self.forget_class).long()
+            k = self.model.num_classes
+            nxt = next(c % k for c in range(self.forget_class + 1, self.forget_class + k) if c % k in others)
+            return torch.full((n,), nxt, dtype=torch.long, device=device)
+        return torch.as_tensor(others, device=device)[torch.randint(0, len(others), (n,), device=device)]
 
     def loss(self, forget_batch: Batch | None, retain_batch: Batch | None) -> torch.Tensor:
         r"""L = MSE(ε_θ(x_t, t, c_f), sg ε_θ(x_t, t, c′)) + α · L(x_r, c_r) (pixel sum, batch mean)."""

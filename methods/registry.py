@@ -22,7 +22,7 @@ import dataclasses
 import importlib
 import importlib.util
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -46,6 +46,7 @@ BUILTIN_METHODS = {
     "sa": "methods.selective_amnesia:SelectiveAmnesia",
     "iau": "methods.iau:IAU",
     "esd": "methods.esd:ESD",
+    "o3": "methods.orthogonal_lora:OrthogonalLoRA",
 }
 
 _REGISTRY: dict[str, type[UnlearningMethod]] = {}
@@ -293,11 +294,19 @@ def create_method(
     profile: Profile,
     seed: int | None = None,
     overrides: Mapping[str, Any] | None = None,
+    forgotten_before: Sequence[int] = (),
 ) -> UnlearningMethod:
-    """Instantiate a method with its Config = defaults ← ``profile.unlearning.method_args[name]`` ← ``overrides``."""
+    """Instantiate a method with its Config = defaults ← ``profile.unlearning.method_args[name]`` ← ``overrides``.
+
+    ``forgotten_before``: the classes earlier requests of a continual sequence removed (``original`` is then the
+    model after those requests); they are excluded from the retained classes like c_f.
+    """
     cls = get_method(name)
     config = build_config(cls, {**_profile_args(name, cls, profile), **(overrides or {})}, name)
-    return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed)
+    if not forgotten_before:  # a plugin written before continual requests need not accept the argument
+        return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed)
+    return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed,
+               forgotten_before=forgotten_before)
 
 
 def unlearn(
@@ -309,6 +318,7 @@ def unlearn(
     seed: int | None = None,
     overrides: Mapping[str, Any] | None = None,
     logger: Any = False,
+    forgotten_before: Sequence[int] = (),
 ) -> UnlearningOutcome:
     """Create the method and run it inside one memory window: what the runner calls.
 
@@ -319,10 +329,12 @@ def unlearn(
     from benchmark.foundation.trainer import pick_device
     from metrics.cost import peak_memory
 
-    data.forget_dataset(forget_class)
-    data.retain_dataset(forget_class)
+    data.forget_dataset(forget_class)  # the shared inputs exist before the memory window opens
+    gone = {forget_class, *forgotten_before}
+    data.subset([c for c in range(data.num_classes) if c not in gone])
     with peak_memory(pick_device(profile.runtime)) as memory:
-        method = create_method(name, original, forget_class, data, profile, seed=seed, overrides=overrides)
+        method = create_method(name, original, forget_class, data, profile, seed=seed, overrides=overrides,
+                               forgotten_before=forgotten_before)
         outcome = method.run(logger)
     if outcome.peak_memory_mb is None:
         outcome.peak_memory_mb, outcome.memory_kind = memory.peak_memory_mb, memory.memory_kind

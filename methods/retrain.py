@@ -49,9 +49,6 @@ class Retrain(UnlearningMethod):
     class Config:
         """No options: Retrain is the profile's ``pretrain`` recipe on the retained classes."""
 
-    def retained_classes(self) -> list[int]:
-        return [c for c in range(self.data.num_classes) if c != self.forget_class]
-
     def run(self, logger: Any = False) -> UnlearningOutcome:
         """Train (or load the cached) retained-classes model; report its recorded training time (and, on a cache
         hit, the peak memory recorded when it was trained).

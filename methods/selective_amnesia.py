@@ -72,9 +72,6 @@ class SelectiveAmnesia(UnlearningMethod):
     anchor: list[torch.Tensor] | None = None  # θ*, the original's weights
 
     # -- the priors: replay and Fisher ---------------------------------------------------------------------
-    def retained_classes(self) -> list[int]:
-        return [c for c in range(self.model.num_classes) if c != self.forget_class]
-
     def generate(self, labels: torch.Tensor, offset: int) -> torch.Tensor:
         """Samples of ``labels`` from the model as it is now (the original, before training), seeded."""
         return self.model.sample(labels, self.profile.sampler, seed=self.seed * 1009 + offset,

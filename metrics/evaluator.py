@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,14 +252,12 @@ class Evaluator:
         logits, reader_logits = self.read(images)
         forget = slice(0, cfg.forget_samples)
         retain = slice(cfg.forget_samples, None)
-        per_class = per_class_accuracy(logits[retain], labels[retain], retained)
-        reader_per_class = per_class_accuracy(reader_logits[retain], labels[retain], retained)
         features = extract_features(self.extractor, images, cfg.batch_size)
-        real_retained, real_forget = real.of_classes(retained), real.of_classes([c_f])
-        scale = feature_scale(real.features)
-        kid, kid_std = kernel_distance(real_retained, features[retain], cfg.kid_subsets, seed=seed, scale=scale)
+        quality = self.retained_quality(logits[retain], reader_logits[retain], labels[retain], features[retain],
+                                        retained, seed)
+        real_forget = real.of_classes([c_f])
         forget_kid, forget_kid_std = kernel_distance(real_forget, features[forget], cfg.kid_subsets, seed=seed,
-                                                     scale=scale)
+                                                     scale=feature_scale(real.features))
         dominant, share = dominant_reading(reader_logits[forget])
 
         if grid_path is not None:
@@ -281,16 +280,9 @@ class Evaluator:
             forget_kid=forget_kid,
             forget_kid_std=forget_kid_std,
             forget_real_images=len(real_forget),
-            retain_accuracy=sum(per_class) / len(per_class),
-            retain_classes=retained,
-            retain_accuracy_per_class=per_class,
-            reader_retain_accuracy=sum(reader_per_class) / len(reader_per_class),
-            fid=frechet_distance(real_retained, features[retain]),
-            kid=kid,
-            kid_std=kid_std,
+            **quality,
             kid_subsets=cfg.kid_subsets,
             fid_features=self.extractor.name,
-            fid_real_images=len(real_retained),
             fid_real_split=REAL_SPLIT,
             classifier=self.classifier.name,
             yardstick=self.yardstick.fingerprint,
@@ -307,6 +299,72 @@ class Evaluator:
             eval_seconds=samples.seconds + time.perf_counter() - start,
             grid_path=None if grid_path is None else str(grid_path),
         )
+
+    def retained_quality(self, logits: torch.Tensor, reader_logits: torch.Tensor, labels: torch.Tensor,
+                         features: torch.Tensor, retained: list[int], seed: int) -> dict:
+        """The retained-class figures of samples of the classes ``retained``: per-class and mean accuracy of the
+        classifier, the reader's accuracy, FID and KID (± std) against the real test images of those classes."""
+        real = self.real_features()
+        real_retained = real.of_classes(retained)
+        per_class = per_class_accuracy(logits, labels, retained)
+        reader_per_class = per_class_accuracy(reader_logits, labels, retained)
+        kid, kid_std = kernel_distance(real_retained, features, self.config.kid_subsets, seed=seed,
+                                       scale=feature_scale(real.features))
+        return {"retain_accuracy": sum(per_class) / len(per_class), "retain_classes": retained,
+                "retain_accuracy_per_class": per_class,
+                "reader_retain_accuracy": sum(reader_per_class) / len(reader_per_class),
+                "fid": frechet_distance(real_retained, features), "kid": kid, "kid_std": kid_std,
+                "fid_real_images": len(real_retained)}
+
+    def continual_counts(self, forgotten: Sequence[int]) -> dict[int, int]:
+        """N samples of every forgotten class (request order), then M of every class still kept."""
+        gone = [self.data.check_class(c) for c in forgotten]
+        kept = [c for c in range(self.data.num_classes) if c not in gone]
+        return {**{c: self.config.forget_samples for c in gone},
+                **{c: self.config.retain_samples_per_class for c in kept}}
+
+    def evaluate_forgotten(self, model: ConditionalDiffusion, forgotten: Sequence[int], seed: int | None = None,
+                           grid_path: str | Path | None = None) -> dict:
+        """Continual requests: generate :meth:`continual_counts` and :meth:`score_forgotten` them."""
+        samples = self.generate(model, self.continual_counts(forgotten), seed, desc=f"evaluating (forgotten "
+                                f"{list(forgotten)})")
+        return self.score_forgotten(samples, forgotten, seed, grid_path)
+
+    def score_forgotten(self, samples: SampleSet, forgotten: Sequence[int], seed: int | None = None,
+                        grid_path: str | Path | None = None) -> dict:
+        """The scores of a model after a sequence of requests: for *every* class forgotten so far the reader's
+        recognised rate and the classifier's UA on its N samples (``recognised_by_class``, their mean and max), and
+        the retained quality (:meth:`retained_quality`) on the classes still kept. Same sampler, seed, noise and
+        yardstick as :meth:`score`, so step 1 reads like a one-class run on the same samples."""
+        counts = self.continual_counts(forgotten)
+        if samples.counts != counts:
+            samples = samples.take(counts)
+        seed = self.config.seed if seed is None else int(seed)
+        start = time.perf_counter()
+        gone = list(counts)[:len(forgotten)]
+        kept = [c for c in range(self.data.num_classes) if c not in gone]
+        logits, reader_logits = self.read(samples.images)
+        labels = samples.labels
+        recognised = {c: recognised_rate(reader_logits[labels == c], c) for c in gone}
+        ua = {c: unlearning_accuracy(logits[labels == c], c) for c in gone}
+        keep = torch.isin(labels, torch.tensor(kept))
+        features = extract_features(self.extractor, samples.images[keep], self.config.batch_size)
+        quality = self.retained_quality(logits[keep], reader_logits[keep], labels[keep], features, kept, seed)
+        if grid_path is not None:
+            grid_path = save_sample_grid(samples.images, labels, grid_path, self.data.class_names, gone[-1],
+                                         GRID_PER_CLASS, title=f"forgotten {gone} | {self.sampler.describe()} | "
+                                         f"seed {seed}")
+        names = self.data.class_names
+        return {"forgotten": gone, "forgotten_names": [names[c] for c in gone],
+                "recognised_by_class": {names[c]: r for c, r in recognised.items()},
+                "ua_by_class": {names[c]: u for c, u in ua.items()},
+                "recognised_mean": sum(recognised.values()) / len(gone), "recognised_max": max(recognised.values()),
+                "ua_mean": sum(ua.values()) / len(gone), **quality, "sampler": self.sampler.describe(),
+                "forget_samples": self.config.forget_samples,
+                "retain_samples_per_class": self.config.retain_samples_per_class, "eval_seed": seed,
+                "fid_features": self.extractor.name, "yardstick": self.yardstick.fingerprint,
+                "eval_seconds": samples.seconds + time.perf_counter() - start,
+                "grid_path": None if grid_path is None else str(grid_path)}
 
     def relearning(self, model: ConditionalDiffusion, forget_class: int, runtime, seed: int,
                    run_seed: int) -> dict:

@@ -15,6 +15,7 @@ Examples::
     unlearnbench methods
     unlearnbench yardstick --profile mnist --force  # retrain the committed evaluation networks (maintainers)
     unlearnbench study --spec capacity             # issue 10's capacity study (resumable)
+    unlearnbench continual --profile mnist --requests 0,1,2   # forget 0, then 1, then 2; scored after each
 """
 
 from __future__ import annotations
@@ -126,6 +127,11 @@ def parser() -> argparse.ArgumentParser:
     study.add_argument("--sizes", help="comma-separated size labels to run (default: all)")
     study.add_argument("--summary-only", action="store_true", help="redraw the summary from stored records")
     study.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override a spec key, e.g. output_dir=DIR")
+    continual = sub.add_parser("continual", help="every method of the plan applied request after request (forget A, "
+                                                 "then B, ...), scored after each request (resumable)")
+    plan_options(continual)
+    continual.add_argument("--requests", required=True, help="comma-separated classes, forgotten in this order")
+    continual.add_argument("--force", action="store_true", help="recompute steps that already have a record")
     sub.add_parser("methods", help="list registered methods (built-ins and plugins)")
     sub.add_parser("profiles", help="list bundled profiles")
     return ap
@@ -239,6 +245,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return (rebuild_leaderboard if args.command == "leaderboard" else publish)(runner)
     if args.command == "list":
         return _list_runs(args)
+    if args.command == "continual":
+        from benchmark.orchestration.continual import ContinualRunner
+
+        if args.forget_classes:
+            return _fail("continual takes --requests (the order matters), not --forget-classes")
+        requests = [int(c) for c in args.requests.split(",") if c.strip()]
+        table = ContinualRunner(_runner(args), requests).run()
+        print(f"{len(table)} continual rows")
+        return 0
     if args.command == "launch":
         return _launch(args)
     runner = _runner(args)
