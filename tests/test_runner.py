@@ -86,3 +86,18 @@ def test_unknown_method_lists_available(smoke_args, capsys):
 def test_bad_forget_class_is_refused(smoke_args, capsys):
     assert main(["run", *smoke_args, "--forget-classes", "12"]) == 2
     assert "forget_classes contains 12" in capsys.readouterr().err
+
+
+def test_a_profile_extends_another_and_states_only_what_it_changes(tmp_path):
+    extended, base = load_profile("mnist-extended"), load_profile("mnist")
+    assert extended.name == "mnist-extended" and "sa" in extended.unlearning.methods
+    assert (extended.data, extended.unet, extended.pretrain, extended.sampler, extended.evaluation) == (
+        base.data, base.unet, base.pretrain, base.sampler, base.evaluation)  # the same original and protocol
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: smoke\nname: child\nunlearning:\n  steps: 7\n")
+    p = load_profile(str(child), ["unlearning.seeds=[3]"])
+    assert (p.name, p.unlearning.steps, p.unlearning.seeds, p.data.source) == ("child", 7, [3], "digits")
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_profile(str(loop))

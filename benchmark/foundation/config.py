@@ -257,13 +257,35 @@ def resolve_profile_path(profile: str | Path) -> Path:
     return resolve_named_yaml(profile, PROFILE_DIR, "profile")
 
 
+def profile_chain(profile: str | Path, seen: tuple[Path, ...] = ()) -> list[str]:
+    """The YAML texts to apply in order: a profile's ``extends: <profile>`` base first (recursively), then the
+    profile itself without that key, so an extended profile states only what it changes (lists are replaced)."""
+    import yaml
+
+    path = resolve_profile_path(profile)
+    if path.resolve() in seen:
+        raise ConfigError(f"profile {path.name} extends itself (through {[p.name for p in seen]})")
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"profile {path.name} is not valid YAML: {err}") from err
+    base = content.pop("extends", None) if isinstance(content, dict) else None
+    if base is None:
+        return [str(path)]
+    if not isinstance(base, str):
+        raise ConfigError(f"profile {path.name}: extends must name one profile, got {base!r}")
+    if Path(base).suffix in (".yaml", ".yml") and not Path(base).is_absolute():
+        base = str(path.parent / base)  # a relative path is relative to the extending file
+    return [*profile_chain(base, (*seen, path.resolve())), yaml.safe_dump(content, sort_keys=False)]
+
+
 def load_profile(profile: str | Path, overrides: list[str] | None = None) -> Profile:
     """Load a profile by name or path, then apply ``key=value`` overrides (``unlearning.steps=50``).
 
     Raises ConfigError naming the bad key or value before any work starts.
     """
     parser = profile_parser()
-    args = ["--config", str(resolve_profile_path(profile))]
+    args = [arg for path in profile_chain(profile) for arg in ("--config", path)]
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
