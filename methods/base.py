@@ -158,6 +158,12 @@ class UnlearningMethod(L.LightningModule):
         kept = sum(int(m.sum()) for m in self.gradient_masks)
         return {"mask_fraction": kept / sum(p.numel() for p in self.model.parameters())}
 
+    def max_steps(self) -> int:
+        """Optimiser steps of the loop: the profile's shared budget ``unlearning.steps`` (a method may scale it only
+        through an option that says so, e.g. SA's "as published" ``steps_scale``; the record stores the steps
+        taken)."""
+        return self.budget.steps
+
     def record_memory(self, cost: Cost) -> None:
         """Called with the run's measured memory (a method that caches its work, like Retrain, keeps it)."""
 
@@ -235,7 +241,7 @@ class UnlearningMethod(L.LightningModule):
 
     # -- one complete run ------------------------------------------------------------------------------------
     def run(self, logger: Any = False) -> UnlearningOutcome:
-        """Seed, time ``prepare()``, then time ``trainer.fit`` for ``budget.steps`` steps on the suite's Trainer.
+        """Seed, time ``prepare()``, then time ``trainer.fit`` for :meth:`max_steps` steps on the suite's Trainer.
 
         Memory is measured around the whole run by :func:`methods.registry.unlearn`. Methods that are not a
         fine-tuning loop override this and return their own outcome.
@@ -245,7 +251,7 @@ class UnlearningMethod(L.LightningModule):
         self.model.to(device)
         with stopwatch(device) as prior:
             self.prepare()
-        trainer = build_trainer(self.profile.runtime, max_steps=self.budget.steps, grad_clip=self.config.grad_clip,
+        trainer = build_trainer(self.profile.runtime, max_steps=self.max_steps(), grad_clip=self.config.grad_clip,
                                 logger=logger)
         with stopwatch(device) as cost:
             trainer.fit(self)

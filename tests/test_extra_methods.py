@@ -136,3 +136,13 @@ def test_sa_label_dropout_options_act_on_its_passes(original, data, profile, mon
     monkeypatch.setattr(method.model, "forward", lambda x, t, c: seen.update(c=c.clone()) or real(x, t, c))
     method.loss(None, tuple(v[:20] for v in method.replay.tensors))
     assert (seen["c"] == original.null_class).float().mean() > 0.8  # the default (0) leaves every label
+
+
+def test_sa_as_published_scales_only_its_own_step_budget(original, data, profile):
+    equal = sa(original, data, profile)
+    published = sa(original, data, profile, steps_scale=2.5)
+    assert equal.max_steps() == profile.unlearning.steps
+    assert published.max_steps() == round(2.5 * profile.unlearning.steps)
+    assert run_unlearning(published).steps == published.max_steps()
+    with pytest.raises(ValueError, match="steps_scale"):
+        sa(original, data, profile, steps_scale=0)

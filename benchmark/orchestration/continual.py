@@ -178,7 +178,7 @@ class ContinualRunner:
                                   forgotten_before=s.requests[:s.step - 1])
                 model = outcome.model
                 record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
-                              peak_memory_mb=outcome.peak_memory_mb,
+                              unlearning_steps=outcome.steps, peak_memory_mb=outcome.peak_memory_mb,
                               memory_kind=outcome.memory_kind + " (in-process: depends on run order)",
                               cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
                 self.save_model(s, model)

@@ -331,6 +331,7 @@ class BenchmarkRunner:
                     outcome.memory_kind += " (in-process: depends on run order)"
                 model = outcome.model
                 record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
+                              unlearning_steps=outcome.steps,
                               peak_memory_mb=outcome.peak_memory_mb, memory_kind=outcome.memory_kind,
                               cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
             if spec.method == ORIGINAL:
