@@ -331,3 +331,19 @@ def test_relearning_attack_reads_a_curve_on_a_copy(tiny_profile):
         out["relearn_seconds"], abs=60)}  # deterministic
     cfg.relearn_steps = 0
     assert evaluator.relearning(model, 3, tiny_profile.runtime, 1, 0) == {}
+
+
+def test_continual_scores_every_forgotten_class_and_step_one_reads_like_a_one_class_run(data, tmp_path):
+    evaluator = make_evaluator(data, tmp_path, forget_samples=20, per_class=20)
+    model = StubModel(noise_for=1)  # class 1 gone, class 2 still drawn
+    one = evaluator.evaluate(model, 1)
+    step1 = evaluator.evaluate_forgotten(model, [1])
+    name = data.class_names
+    assert step1["recognised_by_class"] == {name[1]: one.recognised_rate} and step1["ua_mean"] == one.ua
+    assert (step1["retain_accuracy"], step1["fid"], step1["retain_classes"]) == (one.retain_accuracy, one.fid,
+                                                                                 one.retain_classes)
+    step2 = evaluator.evaluate_forgotten(model, [1, 2], grid_path=tmp_path / "grid.png")
+    assert step2["forgotten"] == [1, 2] and step2["retain_classes"] == [0, 3]
+    assert step2["recognised_by_class"] == {name[1]: 0.0, name[2]: 1.0}  # class 2 was never forgotten: still recognised
+    assert (step2["recognised_mean"], step2["recognised_max"]) == (0.5, 1.0)
+    assert step2["retain_accuracy"] == 1.0 and (tmp_path / "grid.png").is_file()
