@@ -7,7 +7,7 @@ runtime (device, precision). Unknown keys or badly typed values stop loading wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +33,14 @@ class UNetConfig:
 
 @dataclass
 class PretrainConfig:
-    """Recipe of the original model, reused unchanged by Retrain (METHODS.md, "Shared model recipe")."""
+    """Recipe of the original model, reused unchanged by Retrain (METHODS.md, "Shared model recipe").
+
+    Attributes:
+        checkpoint_every_n_steps: write a resumable Lightning checkpoint (weights, EMA, optimiser, RNG, elapsed
+            time) every this many steps into ``<cache entry>.checkpoints/``; an interrupted training resumes from it
+            and the folder is removed once the model is cached (0 = off). Not part of the recipe: it does not change
+            the trained model, so it is left out of every key (:meth:`recipe`).
+    """
 
     steps: int = 3000
     batch_size: int = 128
@@ -44,6 +51,16 @@ class PretrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     label_dropout: float = 0.1
+    checkpoint_every_n_steps: int = 500
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every_n_steps < 0:
+            raise ValueError(f"pretrain.checkpoint_every_n_steps must be >= 0 (0 = off), got "
+                             f"{self.checkpoint_every_n_steps}")
+
+    def recipe(self) -> dict[str, Any]:
+        """The fields that define the trained model (every field but ``checkpoint_every_n_steps``): what keys hash."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checkpoint_every_n_steps"}
 
 
 @dataclass

@@ -3,24 +3,34 @@
 Recipe (METHODS.md): standard ε-prediction loss, labels dropped to the null class with p = 0.1, Adam(W) with
 linear warm-up, gradient-norm clip, EMA of the weights (Lightning's ``WeightAveraging`` with a warmed-up decay);
 the EMA weights are what is saved and used.
+
+Long trainings survive interruption: every ``pretrain.checkpoint_every_n_steps`` steps a Lightning checkpoint
+(``last.ckpt``: weights, EMA weights and their ``n_averaged``, optimiser, scheduler, loop progress, the torch RNG
+state and the seconds trained so far) is written into ``<cache entry>.checkpoints/``, and a training of the same
+entry that finds one resumes from it. Resuming on the same hardware and threads is exact on CPU: the data order
+depends only on (seed, step) (:class:`datasets.datamodule.StepBatchSampler`) and the RNG that draws noise, timesteps,
+label dropout and UNet dropout is restored, so the resumed model equals the uninterrupted one bit for bit
+(``tests/test_resume.py``). On CUDA, non-deterministic kernels make either run differ anyway.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveraging
 
 from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
-from benchmark.foundation.config import PretrainConfig, Profile
+from benchmark.foundation.config import ConfigError, PretrainConfig, Profile
 from benchmark.foundation.diffusion import ConditionalDiffusion
 from benchmark.foundation.provenance import code_fingerprint, environment, hardware, library_versions
-from benchmark.foundation.trainer import build_trainer, pick_device
+from benchmark.foundation.trainer import build_trainer, is_global_zero, pick_device
 from datasets import UnlearningDataModule
 
 
@@ -38,13 +48,47 @@ def ema_with_warmup(decay: float):
     return avg_fn
 
 
+CHECKPOINT_FILE = "last.ckpt"  # ModelCheckpoint's ``save_last`` name
+
+
 class DiffusionTraining(L.LightningModule):
-    """Trains a ``ConditionalDiffusion`` with the shared pretraining recipe."""
+    """Trains a ``ConditionalDiffusion`` with the shared pretraining recipe.
+
+    Its checkpoints carry what Lightning does not save itself: the CPU (and CUDA) RNG state, restored when the
+    resumed fit starts so the noise, timesteps and label dropout continue as if never interrupted, and the seconds
+    trained before (``train_seconds`` sums every attempt; :func:`train_diffusion` sets ``seconds_before`` and
+    ``resumed_from_step``, the global step a resumed fit starts at, from the checkpoint before the fit).
+    """
 
     def __init__(self, model: ConditionalDiffusion, recipe: PretrainConfig) -> None:
         super().__init__()
         self.model = model
         self.recipe = recipe
+        self.seconds_before = 0.0  # trained by earlier attempts (from the checkpoint)
+        self.resumed_from_step: int | None = None
+        self._attempt_start = time.perf_counter()
+        self._rng_to_restore: dict[str, Any] | None = None
+
+    def train_seconds(self) -> float:
+        """Seconds trained by every attempt so far, this one included."""
+        return self.seconds_before + time.perf_counter() - self._attempt_start
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["unlearnbench"] = {"rng": rng, "train_seconds": self.train_seconds()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint["unlearnbench"]["rng"]
+
+    def on_train_start(self) -> None:
+        self._attempt_start = time.perf_counter()
+        if self._rng_to_restore is not None:  # now, not at loading: nothing may draw between here and step one
+            torch.set_rng_state(self._rng_to_restore["cpu"])
+            if "cuda" in self._rng_to_restore and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(self._rng_to_restore["cuda"])
+            self._rng_to_restore = None
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x0, labels = batch
@@ -61,20 +105,55 @@ class DiffusionTraining(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def per_device_batch(batch_size: int, world_size: int, what: str) -> int:
+    """The per-device share of the global ``batch_size`` on ``world_size`` devices; ConfigError if it does not
+    divide (the global batch is part of the recipe and must not change with the device count)."""
+    if batch_size % world_size:
+        raise ConfigError(f"{what}={batch_size} is not divisible by runtime.devices={world_size}: the global batch "
+                          f"is kept fixed across device counts; choose a batch size or device count that divides it")
+    return batch_size // world_size
+
+
+def checkpoint_dir_of(entry: Path) -> Path:
+    """Where the training of cache entry ``entry`` keeps its resumable checkpoint: ``<entry>.checkpoints/``, a
+    sibling, because the entry itself is created atomically only when the model is complete."""
+    return entry.with_name(f"{entry.name}.checkpoints")
+
+
 def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
-                    logger=False) -> tuple[ConditionalDiffusion, dict]:
-    """Train from scratch on ``classes`` (all by default) with the profile's recipe; returns (EMA model, metadata)."""
+                    logger=False, checkpoint_dir: Path | None = None,
+                    callbacks: Sequence[Callback] = ()) -> tuple[ConditionalDiffusion, dict]:
+    """Train from scratch on ``classes`` (all by default) with the profile's recipe; returns (EMA model, metadata).
+
+    With ``checkpoint_dir`` (and ``pretrain.checkpoint_every_n_steps`` > 0) a checkpoint is written there
+    periodically and, when one exists already, the fit resumes from it (metadata: ``resumed_from_step``;
+    ``train_seconds`` sums every attempt). ``callbacks`` are added to the Trainer's (tests use them to interrupt a
+    fit). Under data parallelism (``runtime.devices`` > 1) the global batch stays ``pretrain.batch_size``.
+    """
     seed = profile.seed if seed is None else seed
     L.seed_everything(seed, workers=True, verbose=False)
     recipe = profile.pretrain
+    per_device_batch(recipe.batch_size, profile.runtime.devices, "pretrain.batch_size")
     data = UnlearningDataModule(profile.data, batch_size=recipe.batch_size, classes=classes, seed=seed)
     model = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
     module = DiffusionTraining(model, recipe)
+    all_callbacks: list[Callback] = [WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay)), *callbacks]
+    resume_from = None
+    if checkpoint_dir is not None and recipe.checkpoint_every_n_steps > 0:
+        all_callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,
+                                             every_n_train_steps=recipe.checkpoint_every_n_steps))
+        if (checkpoint_dir / CHECKPOINT_FILE).is_file():
+            resume_from = str(checkpoint_dir / CHECKPOINT_FILE)
     trainer = build_trainer(profile.runtime, max_steps=recipe.steps, grad_clip=recipe.grad_clip,
-                            callbacks=[WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay))], logger=logger)
+                            callbacks=all_callbacks, logger=logger, use_distributed_sampler=False)
+    if resume_from is not None:  # read here, not in a hook: under ddp_spawn hooks run in other processes
+        state = torch.load(resume_from, map_location="cpu", weights_only=False)
+        module.seconds_before = float(state["unlearnbench"]["train_seconds"])
+        module.resumed_from_step = int(state["global_step"])
+        del state
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    seconds = time.perf_counter() - start
+    trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+    seconds = module.seconds_before + time.perf_counter() - start
     model = module.model.cpu().eval()
     meta = {
         "classes": list(range(data.num_classes)) if classes is None else sorted(classes),
@@ -82,6 +161,8 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
         "seed": seed,
         "steps": recipe.steps,
         "train_seconds": round(seconds, 2),
+        "resumed_from_step": module.resumed_from_step,
+        "world_size": trainer.world_size,
         "final_loss": float(trainer.callback_metrics.get("train/loss", float("nan"))),
         "data": profile.data,
         "unet": profile.unet,
@@ -97,8 +178,8 @@ def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: i
     """Hash of data, UNet, recipe, classes, seed, the model-layer code fingerprint and the environment (device,
     threads, precision, library versions): a model trained elsewhere or by other code is never reused."""
     env = environment(pick_device(profile.runtime), profile.runtime.precision)
-    return config_hash(profile.data, profile.unet, profile.pretrain, None if classes is None else sorted(classes),
-                       seed, code_fingerprint("model"), env)
+    return config_hash(profile.data, profile.unet, profile.pretrain.recipe(),
+                       None if classes is None else sorted(classes), seed, code_fingerprint("model"), env)
 
 
 def diffusion_dir(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
@@ -128,9 +209,12 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
         return model, {**meta, "cache_hit": True}, directory
 
     def build() -> tuple[ConditionalDiffusion, dict, Path]:
-        model, meta = train_diffusion(profile, classes, seed, logger=logger)
-        with atomic_directory(directory) as tmp:
-            model.save(tmp, to_jsonable(meta))
+        checkpoints = checkpoint_dir_of(directory)
+        model, meta = train_diffusion(profile, classes, seed, logger=logger, checkpoint_dir=checkpoints)
+        if is_global_zero():
+            with atomic_directory(directory) as tmp:
+                model.save(tmp, to_jsonable(meta))
+            shutil.rmtree(checkpoints, ignore_errors=True)  # the model is safe in the cache now
         return model, {**to_jsonable(meta), "num_classes": model.num_classes, "cache_hit": False}, directory
 
     return load_or_build(directory, load, build)

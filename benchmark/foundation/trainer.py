@@ -7,7 +7,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from benchmark.foundation.config import RuntimeConfig
 
@@ -26,10 +27,14 @@ def build_trainer(
     callbacks: list[Callback] | None = None,
     logger: Any = False,
     log_every_n_steps: int = 50,
+    use_distributed_sampler: bool = True,
 ) -> L.Trainer:
     """A Trainer for ``max_steps`` optimiser steps on the runtime's device/precision (CUDA when present).
 
-    Checkpoints are not written by Lightning: finished artefacts are saved by the suite's cache, atomically.
+    Finished artefacts are saved by the suite's cache, atomically; Lightning writes checkpoints only when a
+    ``ModelCheckpoint`` is among ``callbacks`` (pretraining's resumable checkpoints). ``use_distributed_sampler``
+    False: the data module shards the batches over ranks itself (pretraining's
+    :class:`datasets.datamodule.StepBatchSampler`).
     """
     return L.Trainer(
         accelerator=runtime.accelerator,
@@ -42,7 +47,8 @@ def build_trainer(
         gradient_clip_algorithm="norm",
         callbacks=callbacks or [],
         logger=logger,
-        enable_checkpointing=False,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks or []),
+        use_distributed_sampler=use_distributed_sampler,
         enable_progress_bar=runtime.progress,
         enable_model_summary=False,
         log_every_n_steps=log_every_n_steps,
@@ -59,3 +65,9 @@ def pick_device(runtime: RuntimeConfig) -> torch.device:
     if runtime.accelerator == "mps" and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def is_global_zero() -> bool:
+    """Whether this process is global rank 0 (always true without data parallelism, and in the main process of
+    ``ddp_spawn``): only rank 0 writes cache entries, records and tables."""
+    return getattr(rank_zero_only, "rank", 0) == 0

@@ -107,9 +107,10 @@ class BenchmarkRunner:
         if self._protocol_key is None:
             p = self.profile
             original = directory_fingerprint(self.pretrained) if self.pretrained else None
-            self._protocol_key = config_hash(p.data, p.unet, p.pretrain, p.sampler, self.yardstick().fingerprint,
-                                             p.evaluation, p.seed, original, code_fingerprint("run"),
-                                             self.environment(), {"isolate_runs": p.runtime.isolate_runs})
+            self._protocol_key = config_hash(p.data, p.unet, p.pretrain.recipe(), p.sampler,
+                                             self.yardstick().fingerprint, p.evaluation, p.seed, original,
+                                             code_fingerprint("run"), self.environment(),
+                                             {"isolate_runs": p.runtime.isolate_runs})
         return self._protocol_key
 
     def run_key(self, spec: RunSpec) -> str:
