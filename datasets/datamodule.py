@@ -156,15 +156,17 @@ class UnlearningDataModule(L.LightningDataModule):
 
     # -- Lightning hooks -------------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
-        """Endless pretraining batches of ``classes`` (:class:`StepBatchSampler`), starting at the trainer's global
-        step, so that a fit resumed from a checkpoint continues the uninterrupted data order exactly; under data
-        parallelism each rank serves its share of the global batch ``batch_size``."""
         classes = self.classes if self.classes is not None else list(range(self.num_classes))
         ds = self.subset(classes, "train")
-        trainer = self.trainer
-        start, rank, world = (0, 0, 1) if trainer is None else (trainer.global_step, trainer.global_rank,
-                                                                 trainer.world_size)
-        sampler = StepBatchSampler(len(ds), self.batch_size, self.seed, start, rank, world)
+        return self.loader(ds, shuffle=True, drop_last=len(ds) > self.batch_size)
+
+    def pretraining_dataloader(self, start_step: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+        """Endless pretraining batches of ``classes`` (:class:`StepBatchSampler`) from global step ``start_step``:
+        a fit resumed from a checkpoint continues the uninterrupted data order exactly. Under data parallelism each
+        rank serves its share of the global batch ``batch_size``."""
+        classes = self.classes if self.classes is not None else list(range(self.num_classes))
+        ds = self.subset(classes, "train")
+        sampler = StepBatchSampler(len(ds), self.batch_size, self.seed, start_step, rank, world_size)
         # its own generator: creating the iterator must not draw from the global RNG (restored on resume)
         return DataLoader(ds, batch_sampler=sampler, num_workers=self.num_workers,
                           generator=torch.Generator().manual_seed(self.seed))

@@ -60,10 +60,11 @@ class DiffusionTraining(L.LightningModule):
     ``resumed_from_step``, the global step a resumed fit starts at, from the checkpoint before the fit).
     """
 
-    def __init__(self, model: ConditionalDiffusion, recipe: PretrainConfig) -> None:
+    def __init__(self, model: ConditionalDiffusion, recipe: PretrainConfig, data: UnlearningDataModule) -> None:
         super().__init__()
         self.model = model
         self.recipe = recipe
+        self.data = data
         self.seconds_before = 0.0  # trained by earlier attempts (from the checkpoint)
         self.resumed_from_step: int | None = None
         self._attempt_start = time.perf_counter()
@@ -89,6 +90,11 @@ class DiffusionTraining(L.LightningModule):
             if "cuda" in self._rng_to_restore and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(self._rng_to_restore["cuda"])
             self._rng_to_restore = None
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        """Batches from the trainer's global step on (restored before this is called when resuming)."""
+        t = self.trainer
+        return self.data.pretraining_dataloader(t.global_step, t.global_rank, t.world_size)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x0, labels = batch
@@ -136,7 +142,7 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
     per_device_batch(recipe.batch_size, profile.runtime.devices, "pretrain.batch_size")
     data = UnlearningDataModule(profile.data, batch_size=recipe.batch_size, classes=classes, seed=seed)
     model = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
-    module = DiffusionTraining(model, recipe)
+    module = DiffusionTraining(model, recipe, data)
     all_callbacks: list[Callback] = [WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay)), *callbacks]
     resume_from = None
     if checkpoint_dir is not None and recipe.checkpoint_every_n_steps > 0:
@@ -152,7 +158,7 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
         module.resumed_from_step = int(state["global_step"])
         del state
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=resume_from)
+    trainer.fit(module, ckpt_path=resume_from)
     seconds = module.seconds_before + time.perf_counter() - start
     model = module.model.cpu().eval()
     meta = {
