@@ -194,8 +194,15 @@ class RuntimeConfig:
     """Where and how everything runs; identical for every method of a run.
 
     Attributes:
-        devices: devices per fit. Only 1 is accepted until the runner is rank-aware (otherwise every rank would
-            re-run the grid and the global batch would grow with the device count, breaking the equal budget).
+        devices: devices (processes) per fit. With N > 1 every Trainer fit (pretraining, Retrain, each method) runs
+            data-parallel on N devices with ``strategy`` ``ddp_spawn`` (``auto`` means it): the fit is spawned in N
+            worker processes and the process that called it (global rank 0's side) gets the trained weights back,
+            so planning, evaluation, records, tables, grids and W&B logs happen once, in that one process. The
+            *global* batch stays the profile's (``pretrain.batch_size``, ``unlearning.batch_size``): each device
+            gets batch / N, and a batch not divisible by N is refused before work. Evaluation (sampling, scores,
+            the relearning attack) and the yardstick always run on one device.
+        strategy: Lightning strategy; with ``devices`` > 1 only ``auto``/``ddp_spawn`` (Lightning's ``ddp``
+            re-executes the command on every rank, which would re-run the whole grid there).
         isolate_runs: run each method's unlearning in a fresh process (default), so that its peak memory does
             not depend on what ran before it; ``false`` runs in-process (faster start-up; the memory figures then
             depend on run order and are marked so).
@@ -217,10 +224,12 @@ class RuntimeConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.devices != 1:
-            raise ValueError(f"runtime.devices={self.devices}: one device per fit for now; the runner is not yet "
-                             "rank-aware, so several devices would re-run the grid on every rank and multiply the "
-                             "global batch. Run separate processes with disjoint --forget-classes instead")
+        if self.devices < 1:
+            raise ValueError(f"runtime.devices must be >= 1, got {self.devices}")
+        if self.devices > 1 and self.strategy not in ("auto", "ddp_spawn"):
+            raise ValueError(f"runtime.strategy={self.strategy} with runtime.devices={self.devices}: use "
+                             "runtime.strategy=ddp_spawn (or auto). Strategies that re-launch the command on every "
+                             "rank (ddp) would re-run the whole grid there")
 
 
 @dataclass

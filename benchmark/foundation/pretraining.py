@@ -27,25 +27,33 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveraging
 
 from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
-from benchmark.foundation.config import ConfigError, PretrainConfig, Profile
+from benchmark.foundation.config import PretrainConfig, Profile
 from benchmark.foundation.diffusion import ConditionalDiffusion
 from benchmark.foundation.provenance import code_fingerprint, environment, hardware, library_versions
-from benchmark.foundation.trainer import build_trainer, is_global_zero, pick_device
+from benchmark.foundation.trainer import (
+    build_trainer,
+    data_parallel,
+    is_global_zero,
+    per_device_batch,
+    pick_device,
+)
 from datasets import UnlearningDataModule
 
 
-def ema_with_warmup(decay: float):
+class ema_with_warmup:  # noqa: N801 - used like the function it was: ``avg_fn=ema_with_warmup(decay)``
     """EMA update with the usual warm-up of the decay, min(decay, (1 + n) / (10 + n)) after n updates.
 
     Without the warm-up a fixed decay keeps decay^steps of the random initial weights (8 % after 2,500 steps at
-    0.999), which we measured to ruin DDIM samples of the small profiles.
+    0.999), which we measured to ruin DDIM samples of the small profiles. A class, not a closure, so that it
+    pickles into ``ddp_spawn`` workers.
     """
 
-    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
-        return d * averaged + (1.0 - d) * current
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
 
-    return avg_fn
+    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = min(self.decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return d * averaged + (1.0 - d) * current
 
 
 CHECKPOINT_FILE = "last.ckpt"  # ModelCheckpoint's ``save_last`` name
@@ -68,7 +76,6 @@ class DiffusionTraining(L.LightningModule):
         self.seconds_before = 0.0  # trained by earlier attempts (from the checkpoint)
         self.resumed_from_step: int | None = None
         self._attempt_start = time.perf_counter()
-        self._rng_to_restore: dict[str, Any] | None = None
 
     def train_seconds(self) -> float:
         """Seconds trained by every attempt so far, this one included."""
@@ -81,15 +88,15 @@ class DiffusionTraining(L.LightningModule):
         checkpoint["unlearnbench"] = {"rng": rng, "train_seconds": self.train_seconds()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self._rng_to_restore = checkpoint["unlearnbench"]["rng"]
+        """Restore the RNG (nothing draws from it between here and the first resumed step: the data loader has its
+        own generator)."""
+        rng = checkpoint["unlearnbench"]["rng"]
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     def on_train_start(self) -> None:
         self._attempt_start = time.perf_counter()
-        if self._rng_to_restore is not None:  # now, not at loading: nothing may draw between here and step one
-            torch.set_rng_state(self._rng_to_restore["cpu"])
-            if "cuda" in self._rng_to_restore and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(self._rng_to_restore["cuda"])
-            self._rng_to_restore = None
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         """Batches from the trainer's global step on (restored before this is called when resuming)."""
@@ -109,15 +116,6 @@ class DiffusionTraining(L.LightningModule):
         warmup = max(1, r.warmup_steps)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def per_device_batch(batch_size: int, world_size: int, what: str) -> int:
-    """The per-device share of the global ``batch_size`` on ``world_size`` devices; ConfigError if it does not
-    divide (the global batch is part of the recipe and must not change with the device count)."""
-    if batch_size % world_size:
-        raise ConfigError(f"{what}={batch_size} is not divisible by runtime.devices={world_size}: the global batch "
-                          f"is kept fixed across device counts; choose a batch size or device count that divides it")
-    return batch_size // world_size
 
 
 def checkpoint_dir_of(entry: Path) -> Path:
@@ -169,6 +167,7 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
         "train_seconds": round(seconds, 2),
         "resumed_from_step": module.resumed_from_step,
         "world_size": trainer.world_size,
+        "per_device_batch_size": per_device_batch(recipe.batch_size, trainer.world_size, "pretrain.batch_size"),
         "final_loss": float(trainer.callback_metrics.get("train/loss", float("nan"))),
         "data": profile.data,
         "unet": profile.unet,
@@ -185,7 +184,8 @@ def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: i
     threads, precision, library versions): a model trained elsewhere or by other code is never reused."""
     env = environment(pick_device(profile.runtime), profile.runtime.precision)
     return config_hash(profile.data, profile.unet, profile.pretrain.recipe(),
-                       None if classes is None else sorted(classes), seed, code_fingerprint("model"), env)
+                       None if classes is None else sorted(classes), seed, code_fingerprint("model"), env,
+                       *([data_parallel(profile.runtime)] if profile.runtime.devices > 1 else []))
 
 
 def diffusion_dir(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,

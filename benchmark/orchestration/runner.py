@@ -44,7 +44,7 @@ from benchmark.foundation.provenance import (
     library_versions,
     source_fingerprint,
 )
-from benchmark.foundation.trainer import configure_threads, pick_device
+from benchmark.foundation.trainer import configure_threads, data_parallel, per_device_batch, pick_device
 from benchmark.foundation.yardstick import Yardstick, load_yardstick
 from benchmark.orchestration.isolation import unlearn_isolated
 from benchmark.orchestration.leaderboard import write_leaderboard
@@ -110,7 +110,7 @@ class BenchmarkRunner:
             self._protocol_key = config_hash(p.data, p.unet, p.pretrain.recipe(), p.sampler,
                                              self.yardstick().fingerprint, p.evaluation, p.seed, original,
                                              code_fingerprint("run"), self.environment(),
-                                             {"isolate_runs": p.runtime.isolate_runs})
+                                             {"isolate_runs": p.runtime.isolate_runs} | data_parallel(p.runtime))
         return self._protocol_key
 
     def run_key(self, spec: RunSpec) -> str:
@@ -157,6 +157,9 @@ class BenchmarkRunner:
         from methods import check_method_args
 
         check_method_args(self.profile)
+        devices = self.profile.runtime.devices
+        per_device_batch(self.profile.unlearning.batch_size, devices, "unlearning.batch_size")
+        per_device_batch(self.profile.pretrain.batch_size, devices, "pretrain.batch_size")
         self.yardstick()
         check_output_dir(self.out_dir)
         check_writable(Path(self.profile.runtime.cache_dir).expanduser(), "runtime.cache_dir / --cache-dir")
@@ -304,7 +307,10 @@ class BenchmarkRunner:
             "forget_class_name": data.class_names[spec.forget_class], "seed": spec.seed,
             "method_config": json.dumps(to_jsonable(spec.method_config), sort_keys=True),
             "unlearning_steps": p.unlearning.steps if spec.method != ORIGINAL else 0,
-            "batch_size": p.unlearning.batch_size, "device": str(device), "precision": p.runtime.precision,
+            "batch_size": p.unlearning.batch_size, "world_size": p.runtime.devices,
+            "per_device_batch_size": per_device_batch(p.unlearning.batch_size, p.runtime.devices,
+                                                      "unlearning.batch_size"),
+            "device": str(device), "precision": p.runtime.precision,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "hostname": platform.node(), "hardware": hardware_label(context["hardware"]),
             "code_fingerprint": code_fingerprint("run"), "method_code": spec.method_code,
@@ -331,6 +337,9 @@ class BenchmarkRunner:
                                       overrides=spec.overrides, logger=logger)
                     outcome.memory_kind += " (in-process: depends on run order)"
                 model = outcome.model
+                if outcome.world_size > 1:  # ddp_spawn's workers are other processes than the measured one
+                    outcome.memory_kind += f" (this process only: {outcome.world_size} data-parallel workers)"
+                record.update(world_size=outcome.world_size)
                 record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
                               peak_memory_mb=outcome.peak_memory_mb, memory_kind=outcome.memory_kind,
                               cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
