@@ -11,6 +11,14 @@ resolved options, the code fingerprint (:mod:`benchmark.foundation.provenance`),
 threads, precision and library versions. A rerun skips runs whose record exists with that key and status ``ok``
 (a failed run is retried); ``force`` recomputes. The leaderboard shows exactly the records of the current plan;
 records of other keys in the same folder are counted and reported as skipped, never averaged in.
+
+Several devices (``runtime.devices`` = N > 1): every *fit* (pretraining, Retrain, each method) runs data-parallel in
+N spawned workers (``ddp_spawn``) with the profile's global batch split over them, while this runner stays one
+process, the one that plays global rank 0: it alone plans, evaluates, writes records, tables, grids and W&B logs,
+so each record is written once, with ``world_size`` and ``per_device_batch_size``. Evaluation sampling (and the
+relearning attack) runs here on one device. It may be split over ranks (each rank samples a share of the fixed
+seeds, rank 0 gathers) — not done: sampling a run's few hundred images is a small part of a paper-scale run next
+to its fit, and one process keeps the samples identical whatever the device count.
 """
 
 from __future__ import annotations
@@ -298,6 +306,8 @@ class BenchmarkRunner:
     # -- one run -----------------------------------------------------------------------------------------------
     def run_one(self, spec: RunSpec, original: ConditionalDiffusion, data: UnlearningDataModule, evaluator,
                 device: torch.device, context: dict) -> dict:
+        """Unlearn one run (data-parallel when ``runtime.devices`` > 1), evaluate it here on one device, and write
+        its record once (see the module docstring)."""
         from methods import unlearn
 
         p = self.profile
