@@ -63,7 +63,7 @@ class DiffusionTraining(L.LightningModule):
     """Trains a ``ConditionalDiffusion`` with the shared pretraining recipe.
 
     Its checkpoints carry what Lightning does not save itself: the CPU (and CUDA) RNG state, restored when the
-    resumed fit starts so the noise, timesteps and label dropout continue as if never interrupted, and the seconds
+    checkpoint is loaded so the noise, timesteps and label dropout continue as if never interrupted, and the seconds
     trained before (``train_seconds`` sums every attempt; :func:`train_diffusion` sets ``seconds_before`` and
     ``resumed_from_step``, the global step a resumed fit starts at, from the checkpoint before the fit).
     """
@@ -181,11 +181,13 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
 
 def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: int) -> str:
     """Hash of data, UNet, recipe, classes, seed, the model-layer code fingerprint and the environment (device,
-    threads, precision, library versions): a model trained elsewhere or by other code is never reused."""
+    threads, precision, library versions, the device count when > 1): a model trained elsewhere or by other code is
+    never reused. ``pretrain.checkpoint_every_n_steps`` is not part of it (it does not change the model)."""
     env = environment(pick_device(profile.runtime), profile.runtime.precision)
+    parallel = data_parallel(profile.runtime)  # empty on one device: single-device keys are unchanged
     return config_hash(profile.data, profile.unet, profile.pretrain.recipe(),
                        None if classes is None else sorted(classes), seed, code_fingerprint("model"), env,
-                       *([data_parallel(profile.runtime)] if profile.runtime.devices > 1 else []))
+                       *([parallel] if parallel else []))
 
 
 def diffusion_dir(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
