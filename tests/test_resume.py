@@ -101,6 +101,19 @@ def test_killed_pretraining_resumes_exactly(resume_profile, tmp_path):
     assert not differing, f"resumed EMA weights differ from the uninterrupted run's in {differing[:5]}"
 
 
+def test_a_checkpoint_of_the_last_step_gives_the_ema_weights(resume_profile, tmp_path):
+    """Killed after the final checkpoint (written at the last step) but before the model was cached, the rerun
+    takes the EMA weights from that checkpoint: Lightning alone would skip the finished fit and return the raw
+    weights, without the EMA."""
+    profile = copy.deepcopy(resume_profile)
+    profile.pretrain.steps = 2 * EVERY  # a checkpoint at the last step
+    finished, _ = train_diffusion(copy.deepcopy(profile), checkpoint_dir=tmp_path / "checkpoints")
+    again, meta = train_diffusion(copy.deepcopy(profile), checkpoint_dir=tmp_path / "checkpoints")
+    assert meta["resumed_from_step"] == 2 * EVERY
+    expected, got = finished.unet.state_dict(), again.unet.state_dict()
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+
+
 def test_cached_training_removes_its_checkpoints(resume_profile):
     """Once the model is saved in the cache, its checkpoint folder is deleted; a fresh run records no resume."""
     profile = copy.deepcopy(resume_profile)

@@ -150,13 +150,18 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
             resume_from = str(checkpoint_dir / CHECKPOINT_FILE)
     trainer = build_trainer(profile.runtime, max_steps=recipe.steps, grad_clip=recipe.grad_clip,
                             callbacks=all_callbacks, logger=logger, use_distributed_sampler=False)
+    finished = False
     if resume_from is not None:  # read here, not in a hook: under ddp_spawn hooks run in other processes
         state = torch.load(resume_from, map_location="cpu", weights_only=False)
         module.seconds_before = float(state["unlearnbench"]["train_seconds"])
         module.resumed_from_step = int(state["global_step"])
+        finished = module.resumed_from_step >= recipe.steps
+        if finished:  # saved at the last step: Lightning would skip the fit and never copy the EMA weights in
+            module.load_state_dict(state["state_dict"])  # WeightAveraging saves the averaged weights there
         del state
     start = time.perf_counter()
-    trainer.fit(module, ckpt_path=resume_from)
+    if not finished:
+        trainer.fit(module, ckpt_path=resume_from)
     seconds = module.seconds_before + time.perf_counter() - start
     model = module.model.cpu().eval()
     meta = {
