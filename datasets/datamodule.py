@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from datasets.sources import DataConfig, DataSourceError, ImageSet, Split, load_source
 
@@ -49,6 +49,41 @@ def prepared_split(config: DataConfig, split: Split) -> tuple[torch.Tensor, torc
     """(images in [-1,1] at the profile size, labels, class names); cached in memory per config and split."""
     x, y, names = _prepared(config.source, config.path, config.image_size, config.max_per_class, split)
     return x, y, list(names)
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Endless training batches whose content depends only on (seed, step): resumable at any step, exactly.
+
+    Epoch ``e`` is the permutation drawn by a generator seeded with ``(seed, e)``; step ``s`` is batch
+    ``s % batches_per_epoch`` of epoch ``s // batches_per_epoch`` (the last incomplete batch is dropped when the set
+    holds more than one batch; a set smaller than one batch is one whole batch). A fit resumed at global step ``k``
+    starts here at ``start_step=k`` and sees exactly the batches an uninterrupted fit sees from step ``k`` on, however
+    many batches were drawn (or prefetched) before the interruption.
+
+    Under data parallelism every rank draws the same global batch and keeps ``[rank::world_size]`` of it, so the
+    global batch (and so the recipe) does not depend on the device count.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, start_step: int = 0, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.start_step, self.rank, self.world_size = start_step, rank, world_size
+        self.batches_per_epoch = max(1, size // batch_size)
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.size, generator=generator)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        epoch, order = -1, torch.empty(0, dtype=torch.long)
+        while True:
+            if step // self.batches_per_epoch != epoch:
+                epoch = step // self.batches_per_epoch
+                order = self.epoch_order(epoch)
+            first = (step % self.batches_per_epoch) * self.batch_size
+            yield order[first:first + self.batch_size][self.rank::self.world_size].tolist()
+            step += 1
 
 
 class UnlearningDataModule(L.LightningDataModule):
@@ -125,5 +160,16 @@ class UnlearningDataModule(L.LightningDataModule):
         ds = self.subset(classes, "train")
         return self.loader(ds, shuffle=True, drop_last=len(ds) > self.batch_size)
 
+    def pretraining_dataloader(self, start_step: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+        """Endless pretraining batches of ``classes`` (:class:`StepBatchSampler`) from global step ``start_step``:
+        a fit resumed from a checkpoint continues the uninterrupted data order exactly. Under data parallelism each
+        rank serves its share of the global batch ``batch_size``."""
+        classes = self.classes if self.classes is not None else list(range(self.num_classes))
+        ds = self.subset(classes, "train")
+        sampler = StepBatchSampler(len(ds), self.batch_size, self.seed, start_step, rank, world_size)
+        # its own generator: creating the iterator must not draw from the global RNG (restored on resume)
+        return DataLoader(ds, batch_sampler=sampler, num_workers=self.num_workers,
+                          generator=torch.Generator().manual_seed(self.seed))
 
-__all__ = ["ImageSet", "UnlearningDataModule", "prepared_split", "resize_uint8"]
+
+__all__ = ["ImageSet", "StepBatchSampler", "UnlearningDataModule", "prepared_split", "resize_uint8"]

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from benchmark.foundation.config import Profile, UnlearningConfig
 from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion, Reduction
-from benchmark.foundation.trainer import build_trainer, pick_device
+from benchmark.foundation.trainer import build_trainer, fitted_steps, per_device_batch, pick_device
 from datasets import UnlearningDataModule
 from metrics.cost import Cost, stopwatch
 
@@ -77,6 +77,7 @@ class UnlearningOutcome:
         peak_memory_mb / memory_kind: see :mod:`metrics.cost`; ``None`` means "the window of :func:`unlearn`
             measures it" (a method reports its own figure only for work done elsewhere, e.g. a cached Retrain).
         steps: optimiser steps taken. cached: the result came from a cache (Retrain).
+        world_size: devices the fit ran on (``runtime.devices``); each got ``budget.batch_size / world_size``.
         extra: method-specific scalars, stored in the run record as ``extra_<key>``.
     """
 
@@ -87,6 +88,7 @@ class UnlearningOutcome:
     peak_memory_mb: float | None = None
     memory_kind: str = ""
     cached: bool = False
+    world_size: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -206,12 +208,16 @@ class UnlearningMethod(L.LightningModule):
 
     def _loader(self, dataset: Dataset, offset: int) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed + offset)
-        bs = self.budget.batch_size
+        world = self.trainer.world_size if self._trainer is not None else 1
+        bs = per_device_batch(self.budget.batch_size, world, "unlearning.batch_size")
         return DataLoader(dataset, batch_size=bs, shuffle=True, drop_last=len(dataset) > bs,
                           generator=generator, num_workers=self.data.num_workers)
 
     def train_dataloader(self) -> CombinedLoader:
-        """Forget and/or retain batches of ``budget.batch_size``, cycled to the longer one, shuffled by the seed."""
+        """Forget and/or retain batches of ``budget.batch_size``, cycled to the longer one, shuffled by the seed.
+
+        On N devices each rank gets ``budget.batch_size / N`` (Lightning shards the data with a distributed sampler),
+        so the global batch, and with it the equal budget, does not change with the device count."""
         loaders = {}
         if self.needs_forget():
             loaders["forget"] = self._loader(self.data.forget_dataset(self.forget_class), 0)
@@ -244,7 +250,9 @@ class UnlearningMethod(L.LightningModule):
         """Seed, time ``prepare()``, then time ``trainer.fit`` for :meth:`max_steps` steps on the suite's Trainer.
 
         Memory is measured around the whole run by :func:`methods.registry.unlearn`. Methods that are not a
-        fine-tuning loop override this and return their own outcome.
+        fine-tuning loop override this and return their own outcome. On several devices (``runtime.devices``) the
+        fit runs in spawned worker processes and this process gets rank 0's weights back (Lightning's
+        ``ddp_spawn``); ``prepare()`` runs here, before, and its state travels with the module.
         """
         L.seed_everything(self.seed, workers=True, verbose=False)
         device = pick_device(self.profile.runtime)
@@ -261,8 +269,9 @@ class UnlearningMethod(L.LightningModule):
             model=self.unlearned_model(),
             prepare_seconds=prior.seconds,
             unlearn_seconds=cost.seconds,
-            steps=int(trainer.global_step),
+            steps=fitted_steps(trainer),
             cached=False,
+            world_size=trainer.world_size,
             extra=extra,
         )
 

@@ -78,6 +78,7 @@ class Retrain(UnlearningMethod):
             unlearn_seconds=float(meta["train_seconds"]),
             steps=int(meta["steps"]),
             cached=bool(meta["cache_hit"]),
+            world_size=int(meta.get("world_size", 1)),
             peak_memory_mb=float(recorded.get("peak_memory_mb", math.nan)) if meta["cache_hit"] else None,
             memory_kind=str(recorded.get("memory_kind", "not recorded")) if meta["cache_hit"] else "",
             extra={"load_seconds": cost.seconds, "retrain_seed": int(meta["seed"])},

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from benchmark.foundation.config import EvaluationConfig, RuntimeConfig
 from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.trainer import build_trainer
+from benchmark.foundation.trainer import build_trainer, single_device
 
 
 class RelearningAttack(L.LightningModule):
@@ -74,7 +74,7 @@ def relearn(model: ConditionalDiffusion, images: torch.Tensor, forget_class: int
     loader = DataLoader(TensorDataset(images, labels), batch_size=len(images), shuffle=False)
     steps = sorted({s for s in config.relearn_readings if 0 < s < config.relearn_steps} | {config.relearn_steps})
     reader = ReadAtSteps(steps, read)
-    trainer = build_trainer(runtime, max_steps=config.relearn_steps, callbacks=[reader],
+    trainer = build_trainer(single_device(runtime), max_steps=config.relearn_steps, callbacks=[reader],
                             log_every_n_steps=max(1, config.relearn_steps))
     trainer.fit(RelearningAttack(attacked, config.relearn_lr), train_dataloaders=loader)
     return reader.readings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import struct
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from PIL import Image
 
 from datasets import DataConfig, DataSourceError, UnlearningDataModule, available_sources, load_source
+from datasets.datamodule import StepBatchSampler
 
 
 def test_registry_lists_all_sources():
@@ -51,6 +53,20 @@ def test_datamodule_train_loader_respects_classes():
     dm = UnlearningDataModule(DataConfig("digits"), batch_size=64, classes=[1, 2])
     labels = torch.cat([b[1] for b in dm.train_dataloader()])
     assert set(labels.tolist()) == {1, 2}
+
+
+def test_pretraining_batches_depend_only_on_seed_and_step():
+    """A loader started at step k serves exactly the batches an uninterrupted one serves from step k on (resume),
+    and two ranks' shares of a step make up its global batch."""
+    sampler = StepBatchSampler(size=100, batch_size=32, seed=3)
+    batches = list(itertools.islice(iter(sampler), 8))  # 3 batches an epoch: crosses two epoch boundaries
+    assert list(itertools.islice(iter(StepBatchSampler(100, 32, 3, start_step=5)), 3)) == batches[5:]
+    assert batches[0] != batches[3] and sorted(sum(batches[:3], [])) == sorted(set(sum(batches[:3], [])))
+    halves = [next(iter(StepBatchSampler(100, 32, 3, start_step=4, rank=r, world_size=2))) for r in (0, 1)]
+    assert sorted(halves[0] + halves[1]) == sorted(batches[4]) and len(halves[0]) == 16
+    dm = UnlearningDataModule(DataConfig("digits"), batch_size=64, classes=[1, 2])
+    first = next(iter(dm.pretraining_dataloader(start_step=0)))[1]
+    assert set(first.tolist()) <= {1, 2} and len(first) == 64
 
 
 def _write_idx(path, array: np.ndarray) -> None:

@@ -137,7 +137,8 @@ def test_problems_found_before_work_stop_in_one_line(tmp_path, capsys, session_c
     common = ["--profile", "smoke", "--cache-dir", session_cache]
     cases = [
         (["--pretrained", str(tmp_path / "nowhere")], "no diffusers UNet"),
-        (["--set", "runtime.devices=2"], "one device per fit"),
+        (["--set", "runtime.devices=2", "runtime.strategy=ddp"], "ddp_spawn"),
+        (["--set", "runtime.devices=3"], "not divisible by runtime.devices=3"),
         (["--set", "sampler.kind=ddpm", "sampler.eta=1.0"], "eta"),
         (["--output-dir", "results/reference"], "reference"),
     ]

@@ -135,14 +135,14 @@ def test_retrain_never_sees_the_forget_class_and_reports_the_recorded_time(tmp_p
                                      "runtime.logger=none", "pretrain.steps=3", "pretrain.warmup_steps=1"])
     data = UnlearningDataModule(profile.data, seed=profile.seed)
     seen: list[torch.Tensor] = []
-    real_loader = UnlearningDataModule.train_dataloader
+    real_loader = UnlearningDataModule.pretraining_dataloader
 
-    def spy(self):
-        loader = real_loader(self)
+    def spy(self, *args):
+        loader = real_loader(self, *args)
         seen.append(loader.dataset.tensors[1])
         return loader
 
-    monkeypatch.setattr(UnlearningDataModule, "train_dataloader", spy)
+    monkeypatch.setattr(UnlearningDataModule, "pretraining_dataloader", spy)
     # Retrain never uses the original's weights: an untrained model of the right shape will do
     fake_original = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
     first = unlearn("retrain", fake_original, FORGET, data, profile, seed=0)

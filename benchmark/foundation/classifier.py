@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.foundation.config import ClassifierConfig, RuntimeConfig
-from benchmark.foundation.trainer import build_trainer
+from benchmark.foundation.trainer import build_trainer, single_device
 from datasets import UnlearningDataModule
 
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -113,5 +113,5 @@ def train_network(config: ClassifierConfig, runtime: RuntimeConfig, data: Unlear
     steps = max(1, epochs * (len(data.split("train")[1]) // config.batch_size))
     model = EvalClassifier(config, num_outputs, data.channels)
     module = ClassifierTraining(model, config, total_steps=steps, transform=transform)
-    build_trainer(runtime, max_steps=steps).fit(module, datamodule=data)
+    build_trainer(single_device(runtime), max_steps=steps).fit(module, datamodule=data)
     return module.classifier.cpu().eval(), steps

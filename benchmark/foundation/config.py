@@ -7,7 +7,7 @@ runtime (device, precision). Unknown keys or badly typed values stop loading wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +33,14 @@ class UNetConfig:
 
 @dataclass
 class PretrainConfig:
-    """Recipe of the original model, reused unchanged by Retrain (METHODS.md, "Shared model recipe")."""
+    """Recipe of the original model, reused unchanged by Retrain (METHODS.md, "Shared model recipe").
+
+    Attributes:
+        checkpoint_every_n_steps: write a resumable Lightning checkpoint (weights, EMA, optimiser, RNG, elapsed
+            time) every this many steps into ``<cache entry>.checkpoints/``; an interrupted training resumes from it
+            and the folder is removed once the model is cached (0 = off). Not part of the recipe: it does not change
+            the trained model, so it is left out of every key (:meth:`recipe`).
+    """
 
     steps: int = 3000
     batch_size: int = 128
@@ -44,6 +51,16 @@ class PretrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     label_dropout: float = 0.1
+    checkpoint_every_n_steps: int = 500
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_every_n_steps < 0:
+            raise ValueError(f"pretrain.checkpoint_every_n_steps must be >= 0 (0 = off), got "
+                             f"{self.checkpoint_every_n_steps}")
+
+    def recipe(self) -> dict[str, Any]:
+        """The fields that define the trained model (every field but ``checkpoint_every_n_steps``): what keys hash."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checkpoint_every_n_steps"}
 
 
 @dataclass
@@ -177,8 +194,15 @@ class RuntimeConfig:
     """Where and how everything runs; identical for every method of a run.
 
     Attributes:
-        devices: devices per fit. Only 1 is accepted until the runner is rank-aware (otherwise every rank would
-            re-run the grid and the global batch would grow with the device count, breaking the equal budget).
+        devices: devices (processes) per fit. With N > 1 every Trainer fit (pretraining, Retrain, each method) runs
+            data-parallel on N devices with ``strategy`` ``ddp_spawn`` (``auto`` means it): the fit is spawned in N
+            worker processes and the process that called it (global rank 0's side) gets the trained weights back,
+            so planning, evaluation, records, tables, grids and W&B logs happen once, in that one process. The
+            *global* batch stays the profile's (``pretrain.batch_size``, ``unlearning.batch_size``): each device
+            gets batch / N, and a batch not divisible by N is refused before work. Evaluation (sampling, scores,
+            the relearning attack) and the yardstick always run on one device.
+        strategy: Lightning strategy; with ``devices`` > 1 only ``auto``/``ddp_spawn`` (Lightning's ``ddp``
+            re-executes the command on every rank, which would re-run the whole grid there).
         isolate_runs: run each method's unlearning in a fresh process (default), so that its peak memory does
             not depend on what ran before it; ``false`` runs in-process (faster start-up; the memory figures then
             depend on run order and are marked so).
@@ -200,10 +224,12 @@ class RuntimeConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.devices != 1:
-            raise ValueError(f"runtime.devices={self.devices}: one device per fit for now; the runner is not yet "
-                             "rank-aware, so several devices would re-run the grid on every rank and multiply the "
-                             "global batch. Run separate processes with disjoint --forget-classes instead")
+        if self.devices < 1:
+            raise ValueError(f"runtime.devices must be >= 1, got {self.devices}")
+        if self.devices > 1 and self.strategy not in ("auto", "ddp_spawn"):
+            raise ValueError(f"runtime.strategy={self.strategy} with runtime.devices={self.devices}: use "
+                             "runtime.strategy=ddp_spawn (or auto). Strategies that re-launch the command on every "
+                             "rank (ddp) would re-run the whole grid there")
 
 
 @dataclass

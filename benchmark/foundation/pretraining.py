@@ -3,48 +3,105 @@
 Recipe (METHODS.md): standard ε-prediction loss, labels dropped to the null class with p = 0.1, Adam(W) with
 linear warm-up, gradient-norm clip, EMA of the weights (Lightning's ``WeightAveraging`` with a warmed-up decay);
 the EMA weights are what is saved and used.
+
+Long trainings survive interruption: every ``pretrain.checkpoint_every_n_steps`` steps a Lightning checkpoint
+(``last.ckpt``: weights, EMA weights and their ``n_averaged``, optimiser, scheduler, loop progress, the torch RNG
+state and the seconds trained so far) is written into ``<cache entry>.checkpoints/``, and a training of the same
+entry that finds one resumes from it. Resuming on the same hardware and threads is exact on CPU: the data order
+depends only on (seed, step) (:class:`datasets.datamodule.StepBatchSampler`) and the RNG that draws noise, timesteps,
+label dropout and UNet dropout is restored, so the resumed model equals the uninterrupted one bit for bit
+(``tests/test_resume.py``). On CUDA, non-deterministic kernels make either run differ anyway.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveraging
 
 from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
 from benchmark.foundation.config import PretrainConfig, Profile
 from benchmark.foundation.diffusion import ConditionalDiffusion
 from benchmark.foundation.provenance import code_fingerprint, environment, hardware, library_versions
-from benchmark.foundation.trainer import build_trainer, pick_device
+from benchmark.foundation.trainer import (
+    build_trainer,
+    data_parallel,
+    is_global_zero,
+    per_device_batch,
+    pick_device,
+)
 from datasets import UnlearningDataModule
 
 
-def ema_with_warmup(decay: float):
+class ema_with_warmup:  # noqa: N801 - used like the function it was: ``avg_fn=ema_with_warmup(decay)``
     """EMA update with the usual warm-up of the decay, min(decay, (1 + n) / (10 + n)) after n updates.
 
     Without the warm-up a fixed decay keeps decay^steps of the random initial weights (8 % after 2,500 steps at
-    0.999), which we measured to ruin DDIM samples of the small profiles.
+    0.999), which we measured to ruin DDIM samples of the small profiles. A class, not a closure, so that it
+    pickles into ``ddp_spawn`` workers.
     """
 
-    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
-        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def __call__(self, averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = min(self.decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
         return d * averaged + (1.0 - d) * current
 
-    return avg_fn
+
+CHECKPOINT_FILE = "last.ckpt"  # ModelCheckpoint's ``save_last`` name
 
 
 class DiffusionTraining(L.LightningModule):
-    """Trains a ``ConditionalDiffusion`` with the shared pretraining recipe."""
+    """Trains a ``ConditionalDiffusion`` with the shared pretraining recipe.
 
-    def __init__(self, model: ConditionalDiffusion, recipe: PretrainConfig) -> None:
+    Its checkpoints carry what Lightning does not save itself: the CPU (and CUDA) RNG state, restored when the
+    checkpoint is loaded so the noise, timesteps and label dropout continue as if never interrupted, and the seconds
+    trained before (``train_seconds`` sums every attempt; :func:`train_diffusion` sets ``seconds_before`` and
+    ``resumed_from_step``, the global step a resumed fit starts at, from the checkpoint before the fit).
+    """
+
+    def __init__(self, model: ConditionalDiffusion, recipe: PretrainConfig, data: UnlearningDataModule) -> None:
         super().__init__()
         self.model = model
         self.recipe = recipe
+        self.data = data
+        self.seconds_before = 0.0  # trained by earlier attempts (from the checkpoint)
+        self.resumed_from_step: int | None = None
+        self._attempt_start = time.perf_counter()
+
+    def train_seconds(self) -> float:
+        """Seconds trained by every attempt so far, this one included."""
+        return self.seconds_before + time.perf_counter() - self._attempt_start
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["unlearnbench"] = {"rng": rng, "train_seconds": self.train_seconds()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the RNG (nothing draws from it between here and the first resumed step: the data loader has its
+        own generator)."""
+        rng = checkpoint["unlearnbench"]["rng"]
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def on_train_start(self) -> None:
+        self._attempt_start = time.perf_counter()
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        """Batches from the trainer's global step on (restored before this is called when resuming)."""
+        t = self.trainer
+        return self.data.pretraining_dataloader(t.global_step, t.global_rank, t.world_size)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x0, labels = batch
@@ -61,20 +118,51 @@ class DiffusionTraining(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def checkpoint_dir_of(entry: Path) -> Path:
+    """Where the training of cache entry ``entry`` keeps its resumable checkpoint: ``<entry>.checkpoints/``, a
+    sibling, because the entry itself is created atomically only when the model is complete."""
+    return entry.with_name(f"{entry.name}.checkpoints")
+
+
 def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
-                    logger=False) -> tuple[ConditionalDiffusion, dict]:
-    """Train from scratch on ``classes`` (all by default) with the profile's recipe; returns (EMA model, metadata)."""
+                    logger=False, checkpoint_dir: Path | None = None,
+                    callbacks: Sequence[Callback] = ()) -> tuple[ConditionalDiffusion, dict]:
+    """Train from scratch on ``classes`` (all by default) with the profile's recipe; returns (EMA model, metadata).
+
+    With ``checkpoint_dir`` (and ``pretrain.checkpoint_every_n_steps`` > 0) a checkpoint is written there
+    periodically and, when one exists already, the fit resumes from it (metadata: ``resumed_from_step``;
+    ``train_seconds`` sums every attempt). ``callbacks`` are added to the Trainer's (tests use them to interrupt a
+    fit). Under data parallelism (``runtime.devices`` > 1) the global batch stays ``pretrain.batch_size``.
+    """
     seed = profile.seed if seed is None else seed
     L.seed_everything(seed, workers=True, verbose=False)
     recipe = profile.pretrain
+    per_device_batch(recipe.batch_size, profile.runtime.devices, "pretrain.batch_size")
     data = UnlearningDataModule(profile.data, batch_size=recipe.batch_size, classes=classes, seed=seed)
     model = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
-    module = DiffusionTraining(model, recipe)
+    module = DiffusionTraining(model, recipe, data)
+    all_callbacks: list[Callback] = [WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay)), *callbacks]
+    resume_from = None
+    if checkpoint_dir is not None and recipe.checkpoint_every_n_steps > 0:
+        all_callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,
+                                             every_n_train_steps=recipe.checkpoint_every_n_steps))
+        if (checkpoint_dir / CHECKPOINT_FILE).is_file():
+            resume_from = str(checkpoint_dir / CHECKPOINT_FILE)
     trainer = build_trainer(profile.runtime, max_steps=recipe.steps, grad_clip=recipe.grad_clip,
-                            callbacks=[WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay))], logger=logger)
+                            callbacks=all_callbacks, logger=logger, use_distributed_sampler=False)
+    finished = False
+    if resume_from is not None:  # read here, not in a hook: under ddp_spawn hooks run in other processes
+        state = torch.load(resume_from, map_location="cpu", weights_only=False)
+        module.seconds_before = float(state["unlearnbench"]["train_seconds"])
+        module.resumed_from_step = int(state["global_step"])
+        finished = module.resumed_from_step >= recipe.steps
+        if finished:  # saved at the last step: Lightning would skip the fit and never copy the EMA weights in
+            module.load_state_dict(state["state_dict"])  # WeightAveraging saves the averaged weights there
+        del state
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    seconds = time.perf_counter() - start
+    if not finished:
+        trainer.fit(module, ckpt_path=resume_from)
+    seconds = module.seconds_before + time.perf_counter() - start
     model = module.model.cpu().eval()
     meta = {
         "classes": list(range(data.num_classes)) if classes is None else sorted(classes),
@@ -82,6 +170,9 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
         "seed": seed,
         "steps": recipe.steps,
         "train_seconds": round(seconds, 2),
+        "resumed_from_step": module.resumed_from_step,
+        "world_size": trainer.world_size,
+        "per_device_batch_size": per_device_batch(recipe.batch_size, trainer.world_size, "pretrain.batch_size"),
         "final_loss": float(trainer.callback_metrics.get("train/loss", float("nan"))),
         "data": profile.data,
         "unet": profile.unet,
@@ -95,10 +186,13 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
 
 def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: int) -> str:
     """Hash of data, UNet, recipe, classes, seed, the model-layer code fingerprint and the environment (device,
-    threads, precision, library versions): a model trained elsewhere or by other code is never reused."""
+    threads, precision, library versions, the device count when > 1): a model trained elsewhere or by other code is
+    never reused. ``pretrain.checkpoint_every_n_steps`` is not part of it (it does not change the model)."""
     env = environment(pick_device(profile.runtime), profile.runtime.precision)
-    return config_hash(profile.data, profile.unet, profile.pretrain, None if classes is None else sorted(classes),
-                       seed, code_fingerprint("model"), env)
+    parallel = data_parallel(profile.runtime)  # empty on one device: single-device keys are unchanged
+    return config_hash(profile.data, profile.unet, profile.pretrain.recipe(),
+                       None if classes is None else sorted(classes), seed, code_fingerprint("model"), env,
+                       *([parallel] if parallel else []))
 
 
 def diffusion_dir(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
@@ -128,9 +222,12 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
         return model, {**meta, "cache_hit": True}, directory
 
     def build() -> tuple[ConditionalDiffusion, dict, Path]:
-        model, meta = train_diffusion(profile, classes, seed, logger=logger)
-        with atomic_directory(directory) as tmp:
-            model.save(tmp, to_jsonable(meta))
+        checkpoints = checkpoint_dir_of(directory)
+        model, meta = train_diffusion(profile, classes, seed, logger=logger, checkpoint_dir=checkpoints)
+        if is_global_zero():
+            with atomic_directory(directory) as tmp:
+                model.save(tmp, to_jsonable(meta))
+            shutil.rmtree(checkpoints, ignore_errors=True)  # the model is safe in the cache now
         return model, {**to_jsonable(meta), "num_classes": model.num_classes, "cache_hit": False}, directory
 
     return load_or_build(directory, load, build)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from benchmark.foundation.config import RuntimeConfig
+from benchmark.foundation.config import ConfigError, RuntimeConfig
+
+STEPS_METRIC = "fit/global_step"  # how a spawned fit reports its step count back (only metrics come back)
 
 
 def configure_threads(runtime: RuntimeConfig) -> None:
@@ -19,6 +23,43 @@ def configure_threads(runtime: RuntimeConfig) -> None:
         torch.set_num_threads(n)
 
 
+def per_device_batch(batch_size: int, world_size: int, what: str) -> int:
+    """The per-device share of the global ``batch_size`` on ``world_size`` devices; ConfigError if it does not
+    divide (the global batch is part of the recipe and the equal budget, so it must not change with the device
+    count)."""
+    if batch_size % world_size:
+        raise ConfigError(f"{what}={batch_size} is not divisible by runtime.devices={world_size}: the global batch "
+                          f"is kept fixed across device counts; choose a batch size or device count that divides it")
+    return batch_size // world_size
+
+
+def single_device(runtime: RuntimeConfig) -> RuntimeConfig:
+    """``runtime`` on one device: evaluation (the relearning attack) and the yardstick never run data-parallel."""
+    return dataclasses.replace(runtime, devices=1, strategy="auto")
+
+
+class FitReport(Callback):
+    """Every fit's shared bookkeeping: ranks draw distinct noise, and the step count comes back from spawned fits.
+
+    Under ``ddp_spawn`` every worker starts with the caller's RNG state, so all ranks would draw the same noise,
+    timesteps and label dropout for their different images; each rank re-seeds from that state plus its rank
+    instead (deterministic). The number of optimiser steps is put in the callback metrics (``fit/global_step``),
+    the only trainer state a spawned fit hands back (:func:`fitted_steps`).
+    """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.world_size > 1:
+            torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + trainer.global_rank)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.callback_metrics[STEPS_METRIC] = torch.tensor(float(trainer.global_step))
+
+
+def fitted_steps(trainer: L.Trainer) -> int:
+    """Optimiser steps of the finished fit, also when it ran in spawned processes."""
+    return int(trainer.callback_metrics.get(STEPS_METRIC, trainer.global_step))
+
+
 def build_trainer(
     runtime: RuntimeConfig,
     max_steps: int,
@@ -26,23 +67,30 @@ def build_trainer(
     callbacks: list[Callback] | None = None,
     logger: Any = False,
     log_every_n_steps: int = 50,
+    use_distributed_sampler: bool = True,
 ) -> L.Trainer:
     """A Trainer for ``max_steps`` optimiser steps on the runtime's device/precision (CUDA when present).
 
-    Checkpoints are not written by Lightning: finished artefacts are saved by the suite's cache, atomically.
+    With ``runtime.devices`` > 1 the fit runs data-parallel with ``ddp_spawn`` (see ``RuntimeConfig.devices``).
+    Finished artefacts are saved by the suite's cache, atomically; Lightning writes checkpoints only when a
+    ``ModelCheckpoint`` is among ``callbacks`` (pretraining's resumable checkpoints). ``use_distributed_sampler``
+    False: the data module shards the batches over ranks itself (pretraining's
+    :class:`datasets.datamodule.StepBatchSampler`).
     """
+    strategy = "ddp_spawn" if runtime.devices > 1 and runtime.strategy == "auto" else runtime.strategy
     return L.Trainer(
         accelerator=runtime.accelerator,
         devices=runtime.devices,
-        strategy=runtime.strategy,
+        strategy=strategy,
         precision=runtime.precision,
         max_steps=max_steps,
         max_epochs=-1,
         gradient_clip_val=grad_clip,
         gradient_clip_algorithm="norm",
-        callbacks=callbacks or [],
+        callbacks=[FitReport(), *(callbacks or [])],
         logger=logger,
-        enable_checkpointing=False,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks or []),
+        use_distributed_sampler=use_distributed_sampler,
         enable_progress_bar=runtime.progress,
         enable_model_summary=False,
         log_every_n_steps=log_every_n_steps,
@@ -59,3 +107,15 @@ def pick_device(runtime: RuntimeConfig) -> torch.device:
     if runtime.accelerator == "mps" and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def is_global_zero() -> bool:
+    """Whether this process is global rank 0 (always true without data parallelism, and in the main process of
+    ``ddp_spawn``): only rank 0 writes cache entries, records and tables."""
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def data_parallel(runtime: RuntimeConfig) -> dict[str, int]:
+    """The data-parallel setting as a key part: ``{"devices": N}`` for N > 1 (per-rank noise and sharding change
+    the numbers), empty on one device so that single-device keys stay what they were."""
+    return {"devices": runtime.devices} if runtime.devices > 1 else {}

@@ -66,7 +66,8 @@ def _child(profile: Profile, pretrained: str | None, method: str, forget_class: 
                           logger=logger)
         torch.save(outcome.model.unet.state_dict(), out / MODEL_FILE)
         fields = {k: getattr(outcome, k) for k in ("prepare_seconds", "unlearn_seconds", "peak_memory_mb",
-                                                   "memory_kind", "steps", "cached", "extra")}
+                                                   "memory_kind", "steps", "cached", "world_size",
+                                                   "extra")}
         (out / OUTCOME_FILE).write_text(json.dumps(fields))
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which records the failure
         (out / ERROR_FILE).write_text(f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=8)}")

@@ -11,6 +11,14 @@ resolved options, the code fingerprint (:mod:`benchmark.foundation.provenance`),
 threads, precision and library versions. A rerun skips runs whose record exists with that key and status ``ok``
 (a failed run is retried); ``force`` recomputes. The leaderboard shows exactly the records of the current plan;
 records of other keys in the same folder are counted and reported as skipped, never averaged in.
+
+Several devices (``runtime.devices`` = N > 1): every *fit* (pretraining, Retrain, each method) runs data-parallel in
+N spawned workers (``ddp_spawn``) with the profile's global batch split over them, while this runner stays one
+process, the one that plays global rank 0: it alone plans, evaluates, writes records, tables, grids and W&B logs,
+so each record is written once, with ``world_size`` and ``per_device_batch_size``. Evaluation sampling (and the
+relearning attack) runs here on one device. It may be split over ranks (each rank samples a share of the fixed
+seeds, rank 0 gathers) — not done: sampling a run's few hundred images is a small part of a paper-scale run next
+to its fit, and one process keeps the samples identical whatever the device count.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from benchmark.foundation.provenance import (
     library_versions,
     source_fingerprint,
 )
-from benchmark.foundation.trainer import configure_threads, pick_device
+from benchmark.foundation.trainer import configure_threads, data_parallel, per_device_batch, pick_device
 from benchmark.foundation.yardstick import Yardstick, load_yardstick
 from benchmark.orchestration.isolation import unlearn_isolated
 from benchmark.orchestration.leaderboard import write_leaderboard
@@ -107,9 +115,10 @@ class BenchmarkRunner:
         if self._protocol_key is None:
             p = self.profile
             original = directory_fingerprint(self.pretrained) if self.pretrained else None
-            self._protocol_key = config_hash(p.data, p.unet, p.pretrain, p.sampler, self.yardstick().fingerprint,
-                                             p.evaluation, p.seed, original, code_fingerprint("run"),
-                                             self.environment(), {"isolate_runs": p.runtime.isolate_runs})
+            self._protocol_key = config_hash(p.data, p.unet, p.pretrain.recipe(), p.sampler,
+                                             self.yardstick().fingerprint, p.evaluation, p.seed, original,
+                                             code_fingerprint("run"), self.environment(),
+                                             {"isolate_runs": p.runtime.isolate_runs} | data_parallel(p.runtime))
         return self._protocol_key
 
     def run_key(self, spec: RunSpec) -> str:
@@ -156,6 +165,9 @@ class BenchmarkRunner:
         from methods import check_method_args
 
         check_method_args(self.profile)
+        devices = self.profile.runtime.devices
+        per_device_batch(self.profile.unlearning.batch_size, devices, "unlearning.batch_size")
+        per_device_batch(self.profile.pretrain.batch_size, devices, "pretrain.batch_size")
         self.yardstick()
         check_output_dir(self.out_dir)
         check_writable(Path(self.profile.runtime.cache_dir).expanduser(), "runtime.cache_dir / --cache-dir")
@@ -294,6 +306,8 @@ class BenchmarkRunner:
     # -- one run -----------------------------------------------------------------------------------------------
     def run_one(self, spec: RunSpec, original: ConditionalDiffusion, data: UnlearningDataModule, evaluator,
                 device: torch.device, context: dict) -> dict:
+        """Unlearn one run (data-parallel when ``runtime.devices`` > 1), evaluate it here on one device, and write
+        its record once (see the module docstring)."""
         from methods import unlearn
 
         p = self.profile
@@ -303,7 +317,10 @@ class BenchmarkRunner:
             "forget_class_name": data.class_names[spec.forget_class], "seed": spec.seed,
             "method_config": json.dumps(to_jsonable(spec.method_config), sort_keys=True),
             "unlearning_steps": p.unlearning.steps if spec.method != ORIGINAL else 0,
-            "batch_size": p.unlearning.batch_size, "device": str(device), "precision": p.runtime.precision,
+            "batch_size": p.unlearning.batch_size, "world_size": p.runtime.devices,
+            "per_device_batch_size": per_device_batch(p.unlearning.batch_size, p.runtime.devices,
+                                                      "unlearning.batch_size"),
+            "device": str(device), "precision": p.runtime.precision,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "hostname": platform.node(), "hardware": hardware_label(context["hardware"]),
             "code_fingerprint": code_fingerprint("run"), "method_code": spec.method_code,
@@ -330,6 +347,9 @@ class BenchmarkRunner:
                                       overrides=spec.overrides, logger=logger)
                     outcome.memory_kind += " (in-process: depends on run order)"
                 model = outcome.model
+                if outcome.world_size > 1:  # ddp_spawn's workers are other processes than the measured one
+                    outcome.memory_kind += f" (this process only: {outcome.world_size} data-parallel workers)"
+                record.update(world_size=outcome.world_size)
                 record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
                               unlearning_steps=outcome.steps,
                               peak_memory_mb=outcome.peak_memory_mb, memory_kind=outcome.memory_kind,
