@@ -13,12 +13,14 @@ into the weights and its A matrices are kept (``continual_state``): the adapters
 identical to keeping them unmerged since LoRA is additive) and the next request's penalty sees them. A one-request
 run (the leaderboard) has no earlier adapter, so it is the forget objective through one rank-r adapter.
 
-Options and defaults (``Config``, on top of SAFEMax's):
+Options and defaults (``Config``, on top of Random Label's):
 
-* ``rank`` r = 8, ``alpha`` α = 16, ``ortho_weight`` μ = 0.1 — O3's LLM code ([code]).
-* The forget objective is SAFEMax's (:mod:`methods.safemax`, all its options and defaults) — our choice: O3's
-  objective is an LLM loss that does not transfer, METHODS.md asks for no retain data, and SAFEMax is the suite's
-  forget-only objective. With a retain term (``retain_weight`` > 0) the retain set excludes every earlier request.
+* ``rank`` r = 8, ``lora_alpha`` = 16, ``ortho_weight`` μ = 0.1 — O3's LLM code ([code]).
+* The forget objective is Random Label's relabelling (:mod:`methods.random_label`):
+  L_forget = MSE(ε_θ(x_t, t, c_f), sg ε_θ(x_t, t, c′)) with c′ drawn uniformly per sample from the classes still
+  kept (``pseudo_label`` = ``random``) — the diffusion analogue of O3's released code, which trains each adapter on
+  the request's data with random answers (its "random_force" sets). ``alpha`` = 0: no retain data, as in O3
+  (METHODS.md); with ``alpha`` > 0 the retain set excludes every earlier request. Label dropout as RL (0.1).
 * Every ``Conv2d``/``Linear`` of the UNet gets an adapter (the analogue of O3's all linear layers); the class
   embedding does not (a LoRA on it could rewrite c_f's row directly, issue 10's finding, not O3's mechanism).
 * Adapter k starts fresh (peft's default init, B = 0) — our choice: the LLM code starts adapter k from adapter
@@ -26,20 +28,19 @@ Options and defaults (``Config``, on top of SAFEMax's):
   maximum.
 * O3's input gate (an OOD detector that decides whether to load the adapters) is not offered: with class
   conditioning the label is known at sampling time, so a gate is access control, not forgetting (README).
-* ``trainable`` must stay ``all`` (the adapters are what is trained).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from benchmark.foundation.diffusion import ConditionalDiffusion
 from methods.base import Batch
+from methods.random_label import RandomLabel
 from methods.registry import register_method
-from methods.safemax import SAFEMax
 
 ADAPTER = "request"
 
@@ -61,24 +62,24 @@ def orthogonality_penalty(current: dict[str, torch.Tensor], earlier: list[dict[s
 
 
 @register_method("o3")
-class OrthogonalLoRA(SAFEMax):
-    """O3 (Gao et al., 2025): one LoRA per request (r 8, α 16), A ⟂ earlier adapters' (μ 0.1); SAFEMax's objective."""
+class OrthogonalLoRA(RandomLabel):
+    """O3 (Gao et al., 2025): one LoRA per request (r 8, α 16), A ⟂ earlier adapters' A (μ 0.1); random relabelling."""
 
     @dataclass
-    class Config(SAFEMax.Config):
-        """O3 adapter options on top of SAFEMax's; see the module docstring."""
+    class Config(RandomLabel.Config):
+        """O3 adapter options on top of Random Label's; see the module docstring."""
 
+        alpha: float = 0.0
+        pseudo_label: Literal["next", "random"] = "random"
         rank: int = 8
-        alpha: float = 16.0
+        lora_alpha: float = 16.0
         ortho_weight: float = 0.1
 
         def __post_init__(self) -> None:
             super().__post_init__()
-            if self.rank < 1 or self.alpha <= 0 or self.ortho_weight < 0:
-                raise ValueError(f"need rank >= 1, alpha > 0, ortho_weight >= 0; got {self.rank}, {self.alpha}, "
-                                 f"{self.ortho_weight}")
-            if self.trainable != "all":
-                raise ValueError("o3 trains its adapters only: trainable must stay 'all'")
+            if self.rank < 1 or self.lora_alpha <= 0 or self.ortho_weight < 0 or self.alpha < 0:
+                raise ValueError(f"need rank >= 1, lora_alpha > 0, ortho_weight >= 0, alpha >= 0; got {self.rank}, "
+                                 f"{self.lora_alpha}, {self.ortho_weight}, {self.alpha}")
 
     def __init__(self, original: ConditionalDiffusion, *args: Any, **kwargs: Any) -> None:
         super().__init__(original, *args, **kwargs)
@@ -97,7 +98,7 @@ class OrthogonalLoRA(SAFEMax):
         cfg = self.config
         unet = self.model.unet
         targets = [n for n, m in unet.named_modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
-        lora = LoraModel(unet, LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=targets,
+        lora = LoraModel(unet, LoraConfig(r=cfg.rank, lora_alpha=cfg.lora_alpha, target_modules=targets,
                                           lora_dropout=0.0), ADAPTER)
         object.__setattr__(self, "_lora", lora)  # not a submodule: it wraps the UNet the method already holds
         for name, p in self.model.named_parameters():
@@ -108,7 +109,7 @@ class OrthogonalLoRA(SAFEMax):
         return torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=self.config.lr)
 
     def loss(self, forget_batch: Batch | None, retain_batch: Batch | None) -> torch.Tensor:
-        r"""SAFEMax's loss through the adapter + μ·Σ_{i<k} ‖A_i A_kᵀ‖²_F."""
+        r"""Random Label's loss through the adapter + μ·Σ_{i<k} ‖A_i A_kᵀ‖²_F."""
         loss = super().loss(forget_batch, retain_batch)
         if self.earlier_adapters and self.config.ortho_weight > 0:
             penalty = orthogonality_penalty(lora_a_matrices(self.model.unet), self.earlier_adapters)

@@ -52,11 +52,21 @@ class RandomLabel(UnlearningMethod):
             return torch.full((n,), nxt, dtype=torch.long, device=device)
         return torch.as_tensor(others, device=device)[torch.randint(0, len(others), (n,), device=device)]
 
-    def loss(self, forget_batch: Batch | None, retain_batch: Batch | None) -> torch.Tensor:
-        r"""L = MSE(ε_θ(x_t, t, c_f), sg ε_θ(x_t, t, c′)) + α · L(x_r, c_r) (pixel sum, batch mean)."""
+    def needs_retain(self) -> bool:
+        return self.config.alpha > 0
+
+    def relabel_loss(self, forget_batch: Batch) -> torch.Tensor:
+        r"""MSE(ε_θ(x_t, t, c_f), sg ε_θ(x_t, t, c′)) on forget images (mean over elements)."""
         x0, _ = forget_batch
         x_t, t, _ = self.noised(x0)
         eps = self.model(x_t, t, self.dropped(self.forget_labels(len(x0), x0.device), on_forget=True))
         with torch.no_grad():
             target = self.model(x_t, t, self.dropped(self.pseudo_labels(len(x0), x0.device), on_forget=True))
-        return F.mse_loss(eps, target) + self.config.alpha * self.standard_loss(retain_batch, "pixel_sum")
+        return F.mse_loss(eps, target)
+
+    def loss(self, forget_batch: Batch | None, retain_batch: Batch | None) -> torch.Tensor:
+        r"""L = MSE(ε_θ(x_t, t, c_f), sg ε_θ(x_t, t, c′)) + α · L(x_r, c_r) (pixel sum, batch mean)."""
+        loss = self.relabel_loss(forget_batch)
+        if self.config.alpha > 0:
+            loss = loss + self.config.alpha * self.standard_loss(retain_batch, "pixel_sum")
+        return loss
