@@ -17,9 +17,11 @@ from benchmark.foundation.config import load_profile
 from benchmark.orchestration.cli import main
 from benchmark.orchestration.launcher import (
     LaunchOptions,
+    Plan,
     drive,
     job_overrides,
     make_executor,
+    stages,
     threads_of,
     worker_threads,
 )
@@ -232,3 +234,15 @@ def test_slurm_jobs_get_the_partition_time_limit_and_parallelism(tmp_path, monke
                                                 "cpus_per_task")} == {"partition": "gpu", "time": 90,
                                                                       "array_parallelism": 4, "gpus_per_node": 1,
                                                                       "cpus_per_task": 8}
+
+
+def test_an_uncached_original_is_trained_by_one_job_before_the_others_start():
+    rows = [{"key": k, "label": label} for k, label in (("a", "salun"), ("b", "original"), ("c", "retrain"))]
+
+    def plan(todo, cached):
+        return Plan("smoke", rows, todo, "", "", "cpu", "out", original_cached=cached)
+
+    assert stages(plan(["a", "b", "c"], cached=False)) == [["b"], ["a", "c"]]  # the original's row first, alone
+    assert stages(plan(["a", "c"], cached=False)) == [["a"], ["c"]]  # else the first pending run
+    assert stages(plan(["a", "b", "c"], cached=True)) == [["a", "b", "c"]]  # nothing to wait for: one stage
+    assert stages(plan(["c"], cached=False)) == [["c"]] and stages(plan([], cached=False)) == []

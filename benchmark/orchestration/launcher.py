@@ -10,6 +10,9 @@
    (``submitit.LocalExecutor``): at most ``--workers`` jobs at once, each on its own GPU when there are GPUs.
 3. **Wait**, report every failed run with its job's log files, then rebuild the leaderboard from the records.
 
+When the original model is not cached yet, step 2 runs in two stages (:func:`stages`): one job trains it, then the
+others start, so that no worker holds a GPU for a whole pretraining while it waits for that model.
+
 All jobs share one output folder and one cache folder. A prerequisite model (the original, each Retrain) and the
 FID statistics are built by one worker while the others wait and load it
 (:func:`benchmark.foundation.cache.load_or_build`); every run is computed under its own lock, and records and tables
@@ -73,17 +76,37 @@ class Plan:
     machine: str
     device_type: str
     out_dir: str
+    original_cached: bool = True
 
 
 def plan_runs(profile: str, overrides: list[str], pretrained: str | None = None, force: bool = False) -> Plan:
     """Plan the profile here (a job on the partition for slurm): rows, pending keys, protocol and machine."""
+    from benchmark.foundation.pretraining import diffusion_dir
     from benchmark.orchestration.runner import make_runner
 
     runner = make_runner(profile, overrides, pretrained, force)
     _, specs = runner.validate()
     return Plan(profile=runner.profile.name, rows=runner.listing(specs), todo=[s.key for s in runner.pending(specs)],
                 protocol=runner.protocol_text(specs), machine=runner.machine_text(), device_type=runner.device.type,
-                out_dir=str(runner.out_dir))
+                out_dir=str(runner.out_dir),
+                original_cached=bool(pretrained) or (diffusion_dir(runner.profile) / "metadata.json").is_file())
+
+
+def stages(plan: Plan) -> list[list[str]]:
+    """The pending keys in the order that trains the shared original model without idle workers.
+
+    Every run needs the original. When it is not cached yet, one job builds it first (the original's reference row
+    when pending, else the first pending run), alone, and the other runs are submitted once it is done: otherwise
+    every worker of the first wave would hold its GPU for the whole pretraining, waiting on the original's lock.
+    Retrain models need no stage of their own: each is used only by the Retrain runs of its forget class.
+    """
+    from benchmark.orchestration.runner import ORIGINAL
+
+    if plan.original_cached or len(plan.todo) <= 1:
+        return [list(plan.todo)] if plan.todo else []
+    labels = {r["key"]: r["label"] for r in plan.rows}
+    first = next((k for k in plan.todo if labels.get(k) == ORIGINAL), plan.todo[0])
+    return [[first], [k for k in plan.todo if k != first]]
 
 
 def run_job(profile: str, overrides: list[str], pretrained: str | None, force: bool, key: str) -> dict[str, str]:
@@ -227,9 +250,10 @@ class Report:
         self.plan, self.say = plan, say
         self.rows = {r["key"]: r for r in plan.rows}
         self.failures: list[str] = []
+        self.keys = plan.todo  # the keys of the stage being run, in submission order
 
     def __call__(self, index: int, job: Any) -> None:
-        key = self.plan.todo[index]
+        key = self.keys[index]
         row = self.rows[key]
         status, error = job_outcome(job)
         what = f"{row['label']}, forget class {row['forget_class']}, seed {row['seed']} [{key}]"
@@ -307,10 +331,16 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
             f"as {options.executor} jobs, {workers} at once" + (f", {threads} CPU thread(s) each" if threads else "")
             + f"; {plan.machine}; job logs in {folder}")
         report = Report(plan, say)
-        if plan.todo and options.executor == "slurm":
-            run_slurm(executor, args, plan.todo, report, options.poll_seconds)
-        elif plan.todo:
-            run_local(executor, args, plan.todo, workers, gpus, report, options.poll_seconds)
+        planned = stages(plan)
+        for number, keys in enumerate(planned, 1):
+            if len(planned) > 1:
+                say(f"stage {number}/{len(planned)}: " + ("one job trains the original model (the others wait for "
+                                                          "it, not on it)" if number == 1 else f"{len(keys)} jobs"))
+            report.keys = keys
+            if options.executor == "slurm":
+                run_slurm(executor, args, keys, report, options.poll_seconds)
+            else:
+                run_local(executor, args, keys, workers, gpus, report, options.poll_seconds)
 
     records, _ = write_plan_leaderboard(plan.out_dir, plan.profile, set(report.rows), protocol=plan.protocol)
     say(f"{len(plan.todo) - len(report.failures)} of {len(plan.todo)} jobs done, {len(report.failures)} failed; "
