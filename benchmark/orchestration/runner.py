@@ -17,8 +17,9 @@ N spawned workers (``ddp_spawn``) with the profile's global batch split over the
 process, the one that plays global rank 0: it alone plans, evaluates, writes records, tables, grids and W&B logs,
 so each record is written once, with ``world_size`` and ``per_device_batch_size``. Evaluation sampling (and the
 relearning attack) runs here on one device. It may be split over ranks (each rank samples a share of the fixed
-seeds, rank 0 gathers) — not done: sampling a run's few hundred images is a small part of a paper-scale run next
-to its fit, and one process keeps the samples identical whatever the device count.
+per-class noise, rank 0 gathers) — not done. Measured on mnist-extended, evaluation is 12–34 % of a method's run;
+at the paper's protocol (≈ 45k samples × 1,000 steps) it would dominate, and there the grid's run-level parallelism
+(one run per device, ``unlearnbench launch``) is what spreads it today.
 """
 
 from __future__ import annotations
