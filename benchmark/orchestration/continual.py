@@ -281,18 +281,21 @@ def plot_continual(table: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ok = table[table["status"] == "ok"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
-    for method, rows in ok.groupby("method", sort=False):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
+    colours, markers = plt.get_cmap("tab20").colors, "osD^v<>ph*X"
+    for i, (method, rows) in enumerate(ok.groupby("method", sort=False)):
         mean = rows.groupby("step")[["recognised_mean", "retain_accuracy"]].mean()
-        axes[0].plot(mean.index, 100 * mean["recognised_mean"], marker="o", label=method)
-        axes[1].plot(mean.index, 100 * mean["retain_accuracy"], marker="o", label=method)
+        style = {"color": colours[(2 * i) % 20 + (2 * i) // 20 % 2], "marker": markers[i % len(markers)],
+                 "label": method, "alpha": 0.85}
+        axes[0].plot(mean.index, 100 * mean["recognised_mean"], **style)
+        axes[1].plot(mean.index, 100 * mean["retain_accuracy"], **style)
     steps = sorted(ok["step"].unique())
     for ax, title in zip(axes, ("forgotten classes recognised (%, mean) ↓", "retained accuracy (%) ↑"), strict=True):
         ax.set_xticks(steps)
         ax.set_xlabel("request step")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="best")
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
