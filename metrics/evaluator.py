@@ -194,9 +194,7 @@ class Evaluator:
 
     def counts(self, forget_class: int) -> dict[int, int]:
         """The protocol's sample counts for a forget class: N of c_f first, then M of each retained class."""
-        c_f = self.data.check_class(forget_class)
-        retained = [c for c in range(self.data.num_classes) if c != c_f]
-        return {c_f: self.config.forget_samples, **{c: self.config.retain_samples_per_class for c in retained}}
+        return self.continual_counts([forget_class])
 
     def all_classes_counts(self) -> dict[int, int]:
         """max(N, M) samples of every class: one sample set from which every forget class's set is a prefix."""

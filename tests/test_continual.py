@@ -74,9 +74,19 @@ def test_o3_penalty_is_the_squared_overlap_of_a_matrices_and_drives_a_new_adapte
     assert len(outcome.model.continual_state["lora_a"]) == 2
 
 
-def test_continual_chain_scores_every_forgotten_class_and_resumes(tmp_path, profile, capsys):
+def test_continual_chain_scores_every_forgotten_class_and_resumes(tmp_path, profile, monkeypatch):
     from benchmark.orchestration.continual import ContinualRunner
     from benchmark.orchestration.runner import BenchmarkRunner
+    from metrics.evaluator import Evaluator
+
+    sampled = []
+    generate = Evaluator.generate
+
+    def spy(self, model, counts, seed=None, desc="sampling"):
+        sampled.append(desc)
+        return generate(self, model, counts, seed, desc)
+
+    monkeypatch.setattr(Evaluator, "generate", spy)
 
     profile.runtime.output_dir = str(tmp_path / "out")
     profile.unlearning.methods = ["ft", "o3"]
@@ -94,6 +104,7 @@ def test_continual_chain_scores_every_forgotten_class_and_resumes(tmp_path, prof
     assert step2["extra_earlier_adapters"] == 1
     original_rows = table[table["method"] == "original"]
     assert (original_rows["step_seconds"] == 0).all()
+    assert sampled.count("original, every class") == 1  # one sample set of the original serves both its steps
     assert (tmp_path / "out" / profile.name / "continual" / "continual.png").is_file()
     md = (tmp_path / "out" / profile.name / "continual" / "continual.md").read_text()
     assert "| o3 | 0 | 2 | 1 | 0+1 |" in md

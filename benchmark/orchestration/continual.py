@@ -127,7 +127,7 @@ class ContinualRunner:
         data, _ = r.validate()
         chains = self.chains(data.num_classes)
         original, _ = load_original(p, r.pretrained)
-        evaluator = r._evaluator(r.yardstick(), data, r.device)
+        evaluator = r.evaluator(r.yardstick(), data, r.device)
         pending = sum(not self.done(s) for chain in chains for s in chain)
         stages.end(f"{len(chains)} chains of {len(self.requests)} steps, {pending} steps to run; {r.machine_text()}")
         stages.begin("unlearning and scoring, request after request")
@@ -182,7 +182,11 @@ class ContinualRunner:
                               memory_kind=outcome.memory_kind + " (in-process: depends on run order)",
                               cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
                 self.save_model(s, model)
-            scores = evaluator.evaluate_forgotten(model.to(r.device), s.forgotten, p.evaluation.seed, grid)
+            if s.method == ORIGINAL:  # sampled once for every step (and every run of the runner)
+                scores = evaluator.score_forgotten(r.original_samples(evaluator, model), s.forgotten,
+                                                   p.evaluation.seed, grid)
+            else:
+                scores = evaluator.evaluate_forgotten(model.to(r.device), s.forgotten, p.evaluation.seed, grid)
             scores["grid_path"] = os.path.relpath(grid, self.out_dir)
             record.update(scores, status="ok")
         except (KeyboardInterrupt, SystemExit):

@@ -250,7 +250,7 @@ class BenchmarkRunner:
 
         stages.begin(f"unlearning and evaluation: {len(todo)} runs")
         device = self.device
-        evaluator = self._evaluator(yardstick, data, device)
+        evaluator = self.evaluator(yardstick, data, device)
         context = {"hardware": hardware(device), "versions": library_versions()}
         for i, spec in enumerate(todo, 1):
             stages.say(f"run {i}/{len(todo)}: {spec.label}, forget class {spec.forget_class} "
@@ -273,12 +273,21 @@ class BenchmarkRunner:
         record = {} if self.force else load_record(self.record_path(spec))
         return record if record.get("status") == "ok" else None
 
-    def _evaluator(self, yardstick: Yardstick, data: UnlearningDataModule, device: torch.device):
+    def evaluator(self, yardstick: Yardstick, data: UnlearningDataModule, device: torch.device):
+        """The profile's one :class:`metrics.evaluator.Evaluator` (its protocol, yardstick and device)."""
         from metrics.evaluator import Evaluator
 
         return Evaluator(yardstick, data, self.profile.sampler, self.profile.evaluation,
                          cache_dir=self.profile.runtime.cache_dir, device=device,
                          progress=self.profile.runtime.progress)
+
+    def original_samples(self, evaluator, original: ConditionalDiffusion):
+        """The original's samples, max(N, M) of every class: drawn once, then a prefix of them is scored for every
+        forget class (and every request prefix of a continual sequence): nothing is sampled twice."""
+        if self._original_samples is None:
+            self._original_samples = evaluator.generate(original.to(evaluator.device), evaluator.all_classes_counts(),
+                                                        self.profile.evaluation.seed, desc="original, every class")
+        return self._original_samples
 
     def protocol_text(self, specs: list[RunSpec]) -> str:
         p = self.profile
@@ -356,10 +365,8 @@ class BenchmarkRunner:
                               peak_memory_mb=outcome.peak_memory_mb, memory_kind=outcome.memory_kind,
                               cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
             if spec.method == ORIGINAL:
-                if self._original_samples is None:
-                    self._original_samples = evaluator.generate(model.to(device), evaluator.all_classes_counts(),
-                                                                p.evaluation.seed, desc="original, every class")
-                result = evaluator.score(self._original_samples, spec.forget_class, p.evaluation.seed, grid_path)
+                result = evaluator.score(self.original_samples(evaluator, model), spec.forget_class,
+                                         p.evaluation.seed, grid_path)
             else:
                 result = evaluator.evaluate(model.to(device), spec.forget_class, seed=p.evaluation.seed,
                                             grid_path=grid_path)
