@@ -1,32 +1,23 @@
 """Image sources and the Lightning DataModule of the unlearning benchmark.
 
-This top-level package is named ``datasets`` (the design card's layout) and therefore shadows Hugging Face's
-``datasets`` when both are installed; :func:`benchmark.check_own_datasets_package` stops early if the wrong one
-is imported. Its names are imported on first use, so ``from datasets import DataConfig`` does not load torch.
+The repository's ``datasets/`` folder, installed as ``unlearnbench.datasets`` (never as a top-level ``datasets``, so
+Hugging Face's package of that name is untouched). Its names are imported on first use, so
+``from unlearnbench.datasets import DataConfig`` does not load torch.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-UNLEARNBENCH_DATASETS = True  # marker checked at start-up (see benchmark.check_own_datasets_package)
+from unlearnbench import lazy_exports
 
 _EXPORTS = {
-    "DataConfig": "datasets.config",
-    "Split": "datasets.config",
-    "DataSourceError": "datasets.sources",
-    "ImageSet": "datasets.sources",
-    "available_sources": "datasets.sources",
-    "load_source": "datasets.sources",
-    "register_source": "datasets.sources",
-    "UnlearningDataModule": "datasets.datamodule",
+    "DataConfig": "unlearnbench.datasets.config",
+    "Split": "unlearnbench.datasets.config",
+    "DataSourceError": "unlearnbench.datasets.sources",
+    "ImageSet": "unlearnbench.datasets.sources",
+    "available_sources": "unlearnbench.datasets.sources",
+    "load_source": "unlearnbench.datasets.sources",
+    "register_source": "unlearnbench.datasets.sources",
+    "UnlearningDataModule": "unlearnbench.datasets.datamodule",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'datasets' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__, __getattr__ = lazy_exports("unlearnbench.datasets", _EXPORTS)

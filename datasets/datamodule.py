@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from datasets.sources import DataConfig, DataSourceError, ImageSet, Split, load_source
+from unlearnbench.datasets.sources import DataConfig, DataSourceError, ImageSet, Split, load_source
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

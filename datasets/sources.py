@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets.config import DataConfig, Split
+from unlearnbench.datasets.config import DataConfig, Split
 
 
 class DataSourceError(RuntimeError):

@@ -2,7 +2,7 @@ r"""The base class of every unlearning method and the one function the runner ca
 
 An :class:`UnlearningMethod` is a LightningModule that turns the original model into an unlearned one. It works
 on ``self.model = original.clone()`` (the original is never modified) and is trained by the suite's one Trainer
-(:func:`benchmark.foundation.trainer.build_trainer`), so device, precision and seeding are identical for every method.
+(:func:`unlearnbench.foundation.trainer.build_trainer`), so device, precision and seeding are identical for every method.
 
 A fine-tuning method only has to define
 
@@ -30,11 +30,11 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.foundation.config import Profile, UnlearningConfig
-from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion, Reduction
-from benchmark.foundation.trainer import build_trainer, fitted_steps, per_device_batch, pick_device
-from datasets import UnlearningDataModule
-from metrics.cost import Cost, stopwatch
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.config import Profile, UnlearningConfig
+from unlearnbench.foundation.cost import Cost, stopwatch
+from unlearnbench.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion, Reduction
+from unlearnbench.foundation.trainer import build_trainer, fitted_steps, per_device_batch, pick_device
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -74,7 +74,7 @@ class UnlearningOutcome:
     Attributes:
         prepare_seconds: wall-clock of ``prepare()`` (the method's prior, e.g. SalUn's mask).
         unlearn_seconds: wall-clock of the unlearning itself (``trainer.fit``; Retrain: its recorded training time).
-        peak_memory_mb / memory_kind: see :mod:`metrics.cost`; ``None`` means "the window of :func:`unlearn`
+        peak_memory_mb / memory_kind: see :mod:`unlearnbench.foundation.cost`; ``None`` means "the window of :func:`unlearn`
             measures it" (a method reports its own figure only for work done elsewhere, e.g. a cached Retrain).
         steps: optimiser steps taken. cached: the result came from a cache (Retrain).
         world_size: devices the fit ran on (``runtime.devices``); each got ``budget.batch_size / world_size``.
@@ -96,6 +96,11 @@ class UnlearningMethod(L.LightningModule):
     """A LightningModule that turns the original model into an unlearned one (see the module docstring)."""
 
     name: ClassVar[str] = ""
+    # The method's numbers' version: part of every run key of the method (with its name and resolved Config), so a
+    # change that moves its numbers recomputes its runs and nothing else. Built-ins state it in their own class;
+    # tests/test_pinned_numbers.py pins their weights after a few steps and fails until it is bumped. Plugins may
+    # keep 1: their key also carries a hash of their normalised source (docstrings and comments do not count).
+    version: ClassVar[int] = 1
     Config: ClassVar[type] = MethodConfig
     gradient_masks: list[torch.Tensor] | None = None  # set in prepare() to restrict which weights may change
 
@@ -249,7 +254,7 @@ class UnlearningMethod(L.LightningModule):
     def run(self, logger: Any = False) -> UnlearningOutcome:
         """Seed, time ``prepare()``, then time ``trainer.fit`` for :meth:`max_steps` steps on the suite's Trainer.
 
-        Memory is measured around the whole run by :func:`methods.registry.unlearn`. Methods that are not a
+        Memory is measured around the whole run by :func:`unlearnbench.methods.registry.unlearn`. Methods that are not a
         fine-tuning loop override this and return their own outcome. On several devices (``runtime.devices``) the
         fit runs in spawned worker processes and this process gets rank 0's weights back (Lightning's
         ``ddp_spawn``); ``prepare()`` runs here, before, and its state travels with the module.
@@ -277,5 +282,5 @@ class UnlearningMethod(L.LightningModule):
 
 
 def run_unlearning(method: UnlearningMethod, logger: Any = False) -> UnlearningOutcome:
-    """Run an already created method (times only; :func:`methods.registry.unlearn` also measures memory)."""
+    """Run an already created method (times only; :func:`unlearnbench.methods.registry.unlearn` also measures memory)."""
     return method.run(logger)

@@ -19,13 +19,15 @@ from typing import Literal
 
 import torch
 
-from methods.base import Batch, MethodConfig, UnlearningMethod
-from methods.registry import register_method
+from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
+from unlearnbench.methods.registry import register_method
 
 
 @register_method("ft")
 class FineTune(UnlearningMethod):
     """Fine-tune (FT): the standard loss on retained classes only."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.base import Batch, MethodConfig, UnlearningMethod
-from methods.registry import register_method
+from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
+from unlearnbench.methods.registry import register_method
 
 
 @register_method("ga")
 class GradientAscent(UnlearningMethod):
     """Gradient ascent (GA): −L(x_f, c_f) + α·L(x_r, c_r), pixel-sum losses, α = 1e-3."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

@@ -39,15 +39,17 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from benchmark.foundation.trainer import pick_device
-from methods.base import MethodConfig, UnlearningMethod, UnlearningOutcome
-from methods.registry import register_method
-from metrics.cost import stopwatch
+from unlearnbench.foundation.cost import stopwatch
+from unlearnbench.foundation.trainer import pick_device
+from unlearnbench.methods.base import MethodConfig, UnlearningMethod, UnlearningOutcome
+from unlearnbench.methods.registry import register_method
 
 
 @register_method("iau")
 class IAU(UnlearningMethod):
     """IAU (influence approximation, adapted): one update along ∇L(D_f) − ∇L(D_r); Adam (code) or η-step (paper)."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

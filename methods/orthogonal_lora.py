@@ -16,7 +16,7 @@ run (the leaderboard) has no earlier adapter, so it is the forget objective thro
 Options and defaults (``Config``, on top of Random Label's):
 
 * ``rank`` r = 8, ``lora_alpha`` = 16, ``ortho_weight`` μ = 0.1 — O3's LLM code ([code]).
-* The forget objective is Random Label's relabelling (:mod:`methods.random_label`):
+* The forget objective is Random Label's relabelling (:mod:`unlearnbench.methods.random_label`):
   L_forget = MSE(ε_θ(x_t, t, c_f), sg ε_θ(x_t, t, c′)) with c′ drawn uniformly per sample from the classes still
   kept (``pseudo_label`` = ``random``) — the diffusion analogue of O3's released code, which trains each adapter on
   the request's data with random answers (its "random_force" sets). ``alpha`` = 0: no retain data, as in O3
@@ -37,10 +37,10 @@ from typing import Any, Literal
 
 import torch
 
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from methods.base import Batch
-from methods.random_label import RandomLabel
-from methods.registry import register_method
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.methods.base import Batch
+from unlearnbench.methods.random_label import RandomLabel
+from unlearnbench.methods.registry import register_method
 
 ADAPTER = "request"
 
@@ -64,6 +64,8 @@ def orthogonality_penalty(current: dict[str, torch.Tensor], earlier: list[dict[s
 @register_method("o3")
 class OrthogonalLoRA(RandomLabel):
     """O3 (Gao et al., 2025): one LoRA per request (r 8, α 16), A ⟂ earlier adapters' A (μ 0.1); random relabelling."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(RandomLabel.Config):

@@ -28,13 +28,15 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from methods.base import Batch, MethodConfig, UnlearningMethod
-from methods.registry import register_method
+from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
+from unlearnbench.methods.registry import register_method
 
 
 @register_method("rl")
 class RandomLabel(UnlearningMethod):
     """Random Label (RL): SalUn's relabelling loss without the mask (forget c_f → stop-grad prediction for c′)."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

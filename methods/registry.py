@@ -27,26 +27,26 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 if TYPE_CHECKING:
-    from benchmark.foundation.config import Profile
-    from benchmark.foundation.diffusion import ConditionalDiffusion
-    from datasets import UnlearningDataModule
-    from methods.base import UnlearningMethod, UnlearningOutcome
+    from unlearnbench.datasets import UnlearningDataModule
+    from unlearnbench.foundation.config import Profile
+    from unlearnbench.foundation.diffusion import ConditionalDiffusion
+    from unlearnbench.methods.base import UnlearningMethod, UnlearningOutcome
 
 ENTRY_POINT_GROUP = "unlearnbench.methods"
 PLUGIN_HINT = (f"add your own as a class path (--methods my_pkg.module:MyMethod) or as an entry point in group "
                f"{ENTRY_POINT_GROUP!r} (README, 'Adding a method as a plugin'; example in examples/)")
 
 BUILTIN_METHODS = {
-    "safemax": "methods.safemax:SAFEMax",
-    "retrain": "methods.retrain:Retrain",
-    "salun": "methods.salun:SalUn",
-    "rl": "methods.random_label:RandomLabel",
-    "ga": "methods.gradient_ascent:GradientAscent",
-    "ft": "methods.finetune:FineTune",
-    "sa": "methods.selective_amnesia:SelectiveAmnesia",
-    "iau": "methods.iau:IAU",
-    "esd": "methods.esd:ESD",
-    "o3": "methods.orthogonal_lora:OrthogonalLoRA",
+    "safemax": "unlearnbench.methods.safemax:SAFEMax",
+    "retrain": "unlearnbench.methods.retrain:Retrain",
+    "salun": "unlearnbench.methods.salun:SalUn",
+    "rl": "unlearnbench.methods.random_label:RandomLabel",
+    "ga": "unlearnbench.methods.gradient_ascent:GradientAscent",
+    "ft": "unlearnbench.methods.finetune:FineTune",
+    "sa": "unlearnbench.methods.selective_amnesia:SelectiveAmnesia",
+    "iau": "unlearnbench.methods.iau:IAU",
+    "esd": "unlearnbench.methods.esd:ESD",
+    "o3": "unlearnbench.methods.orthogonal_lora:OrthogonalLoRA",
 }
 
 _REGISTRY: dict[str, type[UnlearningMethod]] = {}
@@ -79,7 +79,7 @@ def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[Unlear
 
 
 def _check_method_class(obj: Any, source: str) -> type[UnlearningMethod]:
-    from methods.base import UnlearningMethod
+    from unlearnbench.methods.base import UnlearningMethod
 
     if not (isinstance(obj, type) and issubclass(obj, UnlearningMethod)):
         raise MethodError(f"{source!r} is {obj!r}, not a subclass of methods.UnlearningMethod")
@@ -138,7 +138,7 @@ def available_methods() -> list[str]:
 
 def canonical_name(name: str) -> str:
     """One name per method class: its registered name when that name resolves to the same class, else its class
-    path. ``methods.safemax:SAFEMax`` and ``safemax`` are one method, and one leaderboard row."""
+    path. ``unlearnbench.methods.safemax:SAFEMax`` and ``safemax`` are one method, and one leaderboard row."""
     cls = get_method(name)
     if cls.name:
         try:
@@ -324,10 +324,10 @@ def unlearn(
 
     The shared inputs (the original, the data and its forget/retain sets) exist before the window opens, so the
     peak memory is what the method itself allocates: its model copy, optimiser state, activations, extra batches,
-    masks (:mod:`metrics.cost`). Times come from :meth:`UnlearningMethod.run`.
+    masks (:mod:`unlearnbench.foundation.cost`). Times come from :meth:`UnlearningMethod.run`.
     """
-    from benchmark.foundation.trainer import pick_device
-    from metrics.cost import peak_memory
+    from unlearnbench.foundation.cost import peak_memory
+    from unlearnbench.foundation.trainer import pick_device
 
     data.forget_dataset(forget_class)  # the shared inputs exist before the memory window opens
     gone = {forget_class, *forgotten_before}

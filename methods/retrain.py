@@ -1,6 +1,6 @@
 r"""Retrain (the gold standard): train from scratch on the retained classes only, with the pretraining recipe.
 
-Nothing is fine-tuned: the model is :func:`benchmark.foundation.pretraining.train_or_load_diffusion` on the classes
+Nothing is fine-tuned: the model is :func:`unlearnbench.foundation.pretraining.train_or_load_diffusion` on the classes
 {0..K−1} \ {c_f} — same UNet, steps, optimiser, warm-up, clip, label dropout and EMA as the original model
 ([code]), seeded with the profile's seed like the original. Its data module serves the retained classes only, so
 no forget-class image is ever seen.
@@ -10,9 +10,9 @@ every rerun. The outcome always reports the *recorded* training time (``train_se
 as ``unlearn_seconds`` — the reference t_retrain of RTE = t_retrain / t_method — with ``cached`` saying whether it
 was trained now; the actual wall-clock of this call is ``extra["load_seconds"]``. The cache key includes the
 hardware, thread count, precision and library versions, so that recorded time was measured on this hardware. The
-training's peak memory (measured by :func:`methods.registry.unlearn` under the suite's memory rule) is stored next
+training's peak memory (measured by :func:`unlearnbench.methods.registry.unlearn` under the suite's memory rule) is stored next
 to the cached model (``retrain_cost.json``) and reported again on cache hits. Workers sharing the cache train each
-Retrain model once: a Retrain run holds the cache entry's lock (:func:`benchmark.foundation.cache.cache_lock`) from
+Retrain model once: a Retrain run holds the cache entry's lock (:func:`unlearnbench.foundation.cache.cache_lock`) from
 the look-up until that peak memory is stored, so a worker that waited for the model loads it with its cost.
 
 A user's own original model (``--pretrained``) does not change Retrain: it always trains with the *profile's*
@@ -31,12 +31,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.foundation.cache import cache_lock, write_json_atomic
-from benchmark.foundation.pretraining import diffusion_dir, train_or_load_diffusion
-from benchmark.foundation.trainer import pick_device
-from methods.base import UnlearningMethod, UnlearningOutcome
-from methods.registry import register_method
-from metrics.cost import Cost, stopwatch
+from unlearnbench.foundation.cache import cache_lock, write_json_atomic
+from unlearnbench.foundation.cost import Cost, stopwatch
+from unlearnbench.foundation.pretraining import diffusion_dir, train_or_load_diffusion
+from unlearnbench.foundation.trainer import pick_device
+from unlearnbench.methods.base import UnlearningMethod, UnlearningOutcome
+from unlearnbench.methods.registry import register_method
 
 COST_FILE = "retrain_cost.json"
 
@@ -44,6 +44,8 @@ COST_FILE = "retrain_cost.json"
 @register_method("retrain")
 class Retrain(UnlearningMethod):
     """Retrain (gold standard): from scratch on the retained classes with the pretraining recipe; cached."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config:

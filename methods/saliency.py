@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from benchmark.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
 
 
 def saliency(model: ConditionalDiffusion, forget_set: Dataset, forget_class: int, batch_size: int = 128,

@@ -10,14 +10,14 @@ is back-propagated, its gradient clipped to norm 1.0 and added to a running sum 
 ``mask_ratio`` (50 %) parameters with the largest |G|, ranked globally over all parameters (the median threshold;
 exactly round(ratio · #params) entries, ties broken by ``torch.topk``).
 
-Step 2, unlearning: Random Label's loss (see :mod:`methods.random_label`),
+Step 2, unlearning: Random Label's loss (see :mod:`unlearnbench.methods.random_label`),
 
     L = MSE( ε_θ(x_t, t, c_f), sg[ε_θ(x_t, t, c′)] ) + α · L_pixel-sum(x_r, c_r),   α = 1e-3, c′ = (c_f + 1) mod K,
 
 with the update: backward → clip gradient norm to 1.0 (over all parameters) → multiply gradients by the mask →
 Adam (lr 1e-4, weight decay 0): the base class's ``gradient_masks`` (see
-:meth:`methods.base.UnlearningMethod.configure_gradient_clipping`); masked-out parameters stay bit-identical
-(tested). The saliency itself is :func:`methods.saliency.saliency`.
+:meth:`unlearnbench.methods.base.UnlearningMethod.configure_gradient_clipping`); masked-out parameters stay bit-identical
+(tested). The saliency itself is :func:`unlearnbench.methods.saliency.saliency`.
 
 Options and defaults (``Config``, on top of Random Label's ``alpha``, ``pseudo_label``, ``lr``, ``grad_clip``,
 ``label_dropout``, ``forget_label_dropout``): ``mask_ratio`` = 0.5, ``saliency_batch_size`` = 128,
@@ -33,14 +33,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from methods.random_label import RandomLabel
-from methods.registry import register_method
-from methods.saliency import saliency, top_fraction_masks
+from unlearnbench.methods.random_label import RandomLabel
+from unlearnbench.methods.registry import register_method
+from unlearnbench.methods.saliency import saliency, top_fraction_masks
 
 
 @register_method("salun")
 class SalUn(RandomLabel):
     """SalUn (Fan et al., ICLR 2024): Random Label updates restricted to the 50 % most forget-salient weights."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(RandomLabel.Config):

@@ -41,14 +41,16 @@ import torch
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import TensorDataset
 
-from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS
-from methods.base import Batch, MethodConfig, UnlearningMethod
-from methods.registry import register_method
+from unlearnbench.foundation.diffusion import NUM_TRAIN_TIMESTEPS
+from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
+from unlearnbench.methods.registry import register_method
 
 
 @register_method("sa")
 class SelectiveAmnesia(UnlearningMethod):
     """Selective Amnesia (Heng & Soh, 2023): L(noise, c_f) + γ·L(replay) + λ·Σ F (θ − θ*)², γ = 1, λ = 10."""
+
+    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

@@ -1,6 +1,6 @@
-"""Scores of the benchmark: forgetting (:mod:`metrics.forgetting`), FID (:mod:`metrics.fid`), sample grids
-(:mod:`metrics.grid`), the one :class:`metrics.evaluator.Evaluator`, and cost (:mod:`metrics.cost`).
+"""Scores of the benchmark: forgetting (:mod:`unlearnbench.metrics.forgetting`), FID (:mod:`unlearnbench.metrics.fid`), sample grids
+(:mod:`unlearnbench.metrics.grid`), the one :class:`unlearnbench.metrics.evaluator.Evaluator`, and cost (:mod:`unlearnbench.foundation.cost`).
 
-Submodules are imported explicitly (``from metrics.evaluator import Evaluator``) so that light users such as
-``metrics.cost`` do not pull in the models.
+Submodules are imported explicitly (``from unlearnbench.metrics.evaluator import Evaluator``) so that light users such as
+``unlearnbench.foundation.cost`` do not pull in the models.
 """

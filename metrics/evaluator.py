@@ -7,17 +7,17 @@ For a model and a forget class c_f, with the protocol's sampler (CFG) and seed:
    ``seed * 10007 + c``, so the first M samples of a class are the same noise whichever class is forgotten: the
    original model is sampled *once* (max(N, M) per class) and scored for every forget class
    (:meth:`SampleSet.take`); nothing is sampled twice;
-2. read them with the committed yardstick (:mod:`benchmark.foundation.yardstick`; batched,
+2. read them with the committed yardstick (:mod:`unlearnbench.foundation.yardstick`; batched,
    ``torch.inference_mode``): the clean *classifier* and the noise-aware *reader*;
 3. forgetting on the N images: the reader's recognised rate (the honest forgetting score), unrecognisable rate and
    dominant reading; the classifier's UA, mean entropy H (natural log), mean P(c_f) and predicted-class histogram
-   (:mod:`metrics.forgetting`); the forget-class distance: FID and KID between the N images and the real test
+   (:mod:`unlearnbench.metrics.forgetting`); the forget-class distance: FID and KID between the N images and the real test
    images of c_f;
 4. retained quality on the M·(K−1) images: the classifier's per-class accuracy acc_c and their mean, the reader's
    accuracy, FID and KID (± its std over subsets; on features divided by the real features' RMS, see
-   :func:`metrics.fid.feature_scale`) against the real *test* images of the retained classes (at most
-   ``real_per_class`` each) in the configured feature space (:mod:`metrics.fid`; the real features are cached);
-5. optionally a grid PNG (first 8 samples of each class, forget row marked; :mod:`metrics.grid`).
+   :func:`unlearnbench.metrics.fid.feature_scale`) against the real *test* images of the retained classes (at most
+   ``real_per_class`` each) in the configured feature space (:mod:`unlearnbench.metrics.fid`; the real features are cached);
+5. optionally a grid PNG (first 8 samples of each class, forget row marked; :mod:`unlearnbench.metrics.grid`).
 
 Scoring (:meth:`Evaluator.score`) is a pure function of the samples, the committed yardstick and the real images.
 """
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import torch
 
-from benchmark.foundation.config import EvaluationConfig, SamplerConfig
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.yardstick import Yardstick
-from datasets import UnlearningDataModule
-from metrics.fid import (
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.config import EvaluationConfig, SamplerConfig
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.yardstick import Yardstick
+from unlearnbench.metrics.fid import (
     RealFeatures,
     build_feature_extractor,
     extract_features,
@@ -45,7 +45,7 @@ from metrics.fid import (
     kernel_distance,
     real_features,
 )
-from metrics.forgetting import (
+from unlearnbench.metrics.forgetting import (
     class_histogram,
     dominant_reading,
     mean_class_probability,
@@ -55,7 +55,7 @@ from metrics.forgetting import (
     unlearning_accuracy,
     unrecognisable_rate,
 )
-from metrics.grid import save_sample_grid
+from unlearnbench.metrics.grid import save_sample_grid
 
 GRID_PER_CLASS = 8
 REAL_SPLIT = "test"
@@ -366,10 +366,10 @@ class Evaluator:
 
     def relearning(self, model: ConditionalDiffusion, forget_class: int, runtime, seed: int,
                    run_seed: int) -> dict:
-        """The relearning attack (:mod:`metrics.relearning`) on a copy of ``model``: the reader's recognised rate
+        """The relearning attack (:mod:`unlearnbench.metrics.relearning`) on a copy of ``model``: the reader's recognised rate
         and the classifier's UA of c_f samples after it, and the recognised rate at each reading step
         (``relearn_curve``: [[step, rate], …]). Empty when ``relearn_steps`` is 0."""
-        from metrics.relearning import forget_class_images, relearn
+        from unlearnbench.metrics.relearning import forget_class_images, relearn
 
         cfg = self.config
         if cfg.relearn_steps <= 0:

@@ -37,12 +37,12 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm.auto import tqdm
 
-from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
-from benchmark.foundation.config import EvaluationConfig
+from unlearnbench.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
+from unlearnbench.foundation.config import EvaluationConfig
 
 if TYPE_CHECKING:
-    from benchmark.foundation.classifier import EvalClassifier
-    from datasets import UnlearningDataModule
+    from unlearnbench.datasets import UnlearningDataModule
+    from unlearnbench.foundation.classifier import EvalClassifier
 
 
 class InceptionWeightsError(RuntimeError):
@@ -294,7 +294,7 @@ def real_features(extractor: FeatureExtractor, data: UnlearningDataModule, cache
     """Features of the real ``split`` images (at most ``real_per_class`` per class), cached on disk.
 
     Key: data config, split, extractor name and weights fingerprint, ``real_per_class``. Written atomically, once
-    among workers sharing the cache (:func:`benchmark.foundation.cache.load_or_build`).
+    among workers sharing the cache (:func:`unlearnbench.foundation.cache.load_or_build`).
     """
     key = config_hash(data.config, split, extractor.name, extractor.fingerprint, real_per_class)
     directory = artefact_dir(cache_dir, "fid-real", key)

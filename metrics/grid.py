@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from benchmark.foundation.cache import atomic_path
+from unlearnbench.foundation.cache import atomic_path
 
 FORGET_COLOUR = "#d62728"
 

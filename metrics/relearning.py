@@ -20,9 +20,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmark.foundation.config import EvaluationConfig, RuntimeConfig
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.trainer import build_trainer, single_device
+from unlearnbench.foundation.config import EvaluationConfig, RuntimeConfig
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.trainer import build_trainer, single_device
 
 
 class RelearningAttack(L.LightningModule):

@@ -24,7 +24,7 @@ def session_cache(tmp_path_factory) -> str:
 @pytest.fixture
 def smoke_profile(session_cache):
     """The smoke profile (8×8 digits) with a session cache, no progress bars and no logger."""
-    from benchmark.foundation.config import load_profile
+    from unlearnbench.foundation.config import load_profile
 
     return load_profile("smoke", [f"runtime.cache_dir={session_cache}", "runtime.progress=false",
                                   "runtime.logger=none"])
@@ -33,7 +33,7 @@ def smoke_profile(session_cache):
 @pytest.fixture
 def tiny_profile(session_cache):
     """Even smaller than smoke: 60 pretraining steps, for tests that need *a* trained model, not a good one."""
-    from benchmark.foundation.config import load_profile
+    from unlearnbench.foundation.config import load_profile
 
     return load_profile("smoke", [f"runtime.cache_dir={session_cache}", "runtime.progress=false",
                                   "runtime.logger=none", "pretrain.steps=60", "pretrain.warmup_steps=10",
@@ -54,6 +54,6 @@ def profile(tiny_profile):
 @pytest.fixture
 def data(profile):
     """The tiny profile's data at its unlearning batch size."""
-    from datasets import UnlearningDataModule
+    from unlearnbench.datasets import UnlearningDataModule
 
     return UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)

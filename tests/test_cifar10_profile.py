@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.foundation.config import load_profile
-from benchmark.foundation.diffusion import build_unet
-from benchmark.foundation.yardstick import train_yardstick
-from benchmark.orchestration.runner import BenchmarkRunner
+from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.diffusion import build_unet
+from unlearnbench.foundation.yardstick import train_yardstick
+from unlearnbench.orchestration.runner import BenchmarkRunner
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 TRAIN_PER_CLASS, TEST_PER_CLASS = 20, 6

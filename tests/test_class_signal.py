@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from benchmark.foundation.config import UNetConfig
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.orchestration.class_signal import class_signal, psi, write_class_signal
+from unlearnbench.foundation.config import UNetConfig
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.metrics.class_signal import class_signal, psi, write_class_signal
 
 
 def tiny_model() -> ConditionalDiffusion:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.foundation.cache import cache_lock, load_or_build, write_text_atomic
-from benchmark.foundation.config import load_profile
-from benchmark.orchestration.cli import main
-from benchmark.orchestration.launcher import (
+from unlearnbench.foundation.cache import cache_lock, load_or_build, write_text_atomic
+from unlearnbench.foundation.config import load_profile
+from unlearnbench.orchestration.cli import main
+from unlearnbench.orchestration.launcher import (
     LaunchOptions,
     Plan,
     drive,
@@ -25,7 +25,7 @@ from benchmark.orchestration.launcher import (
     threads_of,
     worker_threads,
 )
-from benchmark.orchestration.runner import BenchmarkRunner
+from unlearnbench.orchestration.runner import BenchmarkRunner
 
 # tiny and quick: the committed yardstick, a 60-step original, 3 unlearning steps, a handful of samples, in-process
 TINY = ["runtime.progress=false", "runtime.logger=none", "runtime.isolate_runs=false", "runtime.num_threads=1",

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.foundation.pretraining import load_original
-from methods import create_method, run_unlearning
-from methods.orthogonal_lora import lora_a_matrices, orthogonality_penalty
+from unlearnbench.foundation.pretraining import load_original
+from unlearnbench.methods import create_method, run_unlearning
+from unlearnbench.methods.orthogonal_lora import lora_a_matrices, orthogonality_penalty
 
 
 @pytest.fixture
@@ -75,9 +75,9 @@ def test_o3_penalty_is_the_squared_overlap_of_a_matrices_and_drives_a_new_adapte
 
 
 def test_continual_chain_scores_every_forgotten_class_and_resumes(tmp_path, profile, monkeypatch):
-    from benchmark.orchestration.continual import ContinualRunner
-    from benchmark.orchestration.runner import BenchmarkRunner
-    from metrics.evaluator import Evaluator
+    from unlearnbench.metrics.evaluator import Evaluator
+    from unlearnbench.orchestration.continual import ContinualRunner
+    from unlearnbench.orchestration.runner import BenchmarkRunner
 
     sampled = []
     generate = Evaluator.generate

@@ -1,4 +1,4 @@
-"""metrics.cost: wall-clock, peak memory above a baseline (exact, not sampled), and RTE."""
+"""unlearnbench.foundation.cost: wall-clock, peak memory above a baseline (exact, not sampled), and RTE."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from metrics.cost import Cost, peak_memory, run_time_efficiency, stopwatch
+from unlearnbench.foundation.cost import Cost, peak_memory, run_time_efficiency, stopwatch
 
 
 def test_stopwatch_returns_positive_seconds():

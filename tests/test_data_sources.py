@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from datasets import DataConfig, DataSourceError, UnlearningDataModule, available_sources, load_source
-from datasets.datamodule import StepBatchSampler
+from unlearnbench.datasets import DataConfig, DataSourceError, UnlearningDataModule, available_sources, load_source
+from unlearnbench.datasets.datamodule import StepBatchSampler
 
 
 def test_registry_lists_all_sources():
@@ -122,16 +122,3 @@ def test_cifar_missing_batches_are_named(tmp_path):
 def test_unknown_source_lists_available():
     with pytest.raises(DataSourceError, match="available: .*digits"):
         load_source(DataConfig("imagenet"), "train")
-
-
-def test_own_datasets_package_check(monkeypatch):
-    import sys
-    import types
-
-    import benchmark
-
-    fake = types.ModuleType("datasets")
-    fake.__file__ = "/site-packages/datasets/__init__.py"
-    monkeypatch.setitem(sys.modules, "datasets", fake)
-    with pytest.raises(ImportError, match="Hugging Face"):
-        benchmark.check_own_datasets_package()

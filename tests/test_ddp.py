@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import benchmark.foundation.cache as cache_module
-import benchmark.orchestration.runner as runner_module
-from benchmark.foundation.config import ConfigError, load_profile
-from benchmark.foundation.pretraining import diffusion_dir
-from benchmark.orchestration.runner import BenchmarkRunner
+import unlearnbench.foundation.cache as cache_module
+import unlearnbench.orchestration.runner as runner_module
+from unlearnbench.foundation.config import ConfigError, load_profile
+from unlearnbench.foundation.pretraining import diffusion_dir
+from unlearnbench.orchestration.runner import BenchmarkRunner
 
 DDP = ["runtime.devices=2", "runtime.strategy=ddp_spawn", "runtime.accelerator=cpu"]
 TINY = ["runtime.progress=false", "runtime.logger=none", "runtime.isolate_runs=false", "runtime.num_threads=1",
@@ -49,7 +49,7 @@ def test_two_device_run_writes_one_record_once(tmp_path, monkeypatch):
         saves.append(Path(final))
         return real_directory(final)
 
-    monkeypatch.setattr("benchmark.foundation.pretraining.atomic_directory", counting_directory)
+    monkeypatch.setattr("unlearnbench.foundation.pretraining.atomic_directory", counting_directory)
     runner = BenchmarkRunner(profile)
     records = runner.run()
 

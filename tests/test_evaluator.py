@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.foundation.config import EvaluationConfig, SamplerConfig
-from benchmark.foundation.yardstick import Yardstick
-from datasets import DataConfig, ImageSet, UnlearningDataModule, register_source
-from metrics.evaluator import EvaluationResult, Evaluator
-from metrics.fid import FeatureExtractor, InceptionWeightsError, real_features
+from unlearnbench.datasets import DataConfig, ImageSet, UnlearningDataModule, register_source
+from unlearnbench.foundation.config import EvaluationConfig, SamplerConfig
+from unlearnbench.foundation.yardstick import Yardstick
+from unlearnbench.metrics.evaluator import EvaluationResult, Evaluator
+from unlearnbench.metrics.fid import FeatureExtractor, InceptionWeightsError, real_features
 
 SOURCE = "metrics-test-levels"
 K = 4
@@ -259,8 +259,8 @@ def test_inception_requested_without_weights_is_refused(data, tmp_path):
 
 
 def test_end_to_end_on_tiny_profile(tiny_profile, tmp_path):
-    from benchmark.foundation.pretraining import train_or_load_diffusion
-    from benchmark.foundation.yardstick import load_yardstick
+    from unlearnbench.foundation.pretraining import train_or_load_diffusion
+    from unlearnbench.foundation.yardstick import load_yardstick
 
     model, _, _ = train_or_load_diffusion(tiny_profile)
     yardstick = load_yardstick(tiny_profile)
@@ -284,8 +284,8 @@ def test_end_to_end_on_tiny_profile(tiny_profile, tmp_path):
 
 def test_the_original_is_sampled_once_and_scored_for_every_forget_class(tiny_profile):
     """Per-class noise makes each forget class's sample set a prefix of one all-class set: same figures."""
-    from benchmark.foundation.pretraining import train_or_load_diffusion
-    from benchmark.foundation.yardstick import load_yardstick
+    from unlearnbench.foundation.pretraining import train_or_load_diffusion
+    from unlearnbench.foundation.yardstick import load_yardstick
 
     model, _, _ = train_or_load_diffusion(tiny_profile)
     data = UnlearningDataModule(tiny_profile.data)
@@ -309,9 +309,9 @@ def test_the_original_is_sampled_once_and_scored_for_every_forget_class(tiny_pro
 def test_relearning_attack_reads_a_curve_on_a_copy(tiny_profile):
     import copy
 
-    from benchmark.foundation.pretraining import train_or_load_diffusion
-    from benchmark.foundation.yardstick import load_yardstick
-    from metrics.relearning import forget_class_images
+    from unlearnbench.foundation.pretraining import train_or_load_diffusion
+    from unlearnbench.foundation.yardstick import load_yardstick
+    from unlearnbench.metrics.relearning import forget_class_images
 
     model, _, _ = train_or_load_diffusion(tiny_profile)
     before = {k: v.clone() for k, v in model.state_dict().items()}

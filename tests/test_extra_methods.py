@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.foundation.pretraining import load_original
-from methods import create_method, run_unlearning
+from unlearnbench.foundation.pretraining import load_original
+from unlearnbench.methods import create_method, run_unlearning
 
 FORGET = 0
 

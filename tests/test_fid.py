@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from benchmark.foundation.config import EvaluationConfig
-from metrics.fid import (
+from unlearnbench.foundation.config import EvaluationConfig
+from unlearnbench.metrics.fid import (
     FIDScorer,
     IdentityFeatures,
     InceptionFeatures,
@@ -121,7 +121,7 @@ def test_build_feature_extractor_inception(probe_weights):
 
 
 def test_kid_is_unbiased_seeded_and_scale_free():
-    from metrics.fid import feature_scale, kernel_distance
+    from unlearnbench.metrics.fid import feature_scale, kernel_distance
 
     g = torch.Generator().manual_seed(0)
     real, same, shifted = (torch.randn(400, 8, generator=g) for _ in range(3))

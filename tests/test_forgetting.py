@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from metrics.forgetting import (
+from unlearnbench.metrics.forgetting import (
     class_histogram,
     mean_class_probability,
     mean_entropy,

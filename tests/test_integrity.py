@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from benchmark.foundation.config import ConfigError, load_profile
-from benchmark.foundation.pretraining import load_original
-from benchmark.orchestration.cli import main
-from benchmark.orchestration.runner import BenchmarkRunner, select_records, wandb_mode
-from methods import SAFEMax, canonical_name
+from unlearnbench.foundation.config import ConfigError, load_profile
+from unlearnbench.foundation.pretraining import load_original
+from unlearnbench.methods import SAFEMax, canonical_name
+from unlearnbench.orchestration.cli import main
+from unlearnbench.orchestration.runner import BenchmarkRunner, select_records, wandb_mode
 
 EXTRA_MB = 256  # large against the run-to-run noise of a fresh process (a few MiB at this scale)
 
@@ -61,7 +61,7 @@ def test_a_protocol_option_or_a_code_change_changes_every_key(runner_profile, mo
     eta = copy.deepcopy(runner_profile)
     eta.sampler.eta = 1.0
     assert set(keys(eta).values()).isdisjoint(base.values())
-    import benchmark.orchestration.runner as runner_module
+    import unlearnbench.orchestration.runner as runner_module
 
     monkeypatch.setattr(runner_module, "code_fingerprint", lambda layer="run": "another-code-version")
     assert set(keys(runner_profile).values()).isdisjoint(base.values())
@@ -69,7 +69,7 @@ def test_a_protocol_option_or_a_code_change_changes_every_key(runner_profile, mo
 
 def test_keys_carry_hardware_precision_and_threads(runner_profile, monkeypatch):
     base = keys(runner_profile)
-    import benchmark.orchestration.runner as runner_module
+    import unlearnbench.orchestration.runner as runner_module
 
     real = runner_module.environment
     monkeypatch.setattr(runner_module, "environment", lambda device, precision: {**real(device, precision),
@@ -112,9 +112,9 @@ def test_a_method_args_typo_stops_before_work(runner_profile, capsys):
 
 
 def test_class_path_and_registered_name_are_one_method(runner_profile):
-    assert canonical_name("methods.safemax:SAFEMax") == canonical_name("safemax") == "safemax"
+    assert canonical_name("unlearnbench.methods.safemax:SAFEMax") == canonical_name("safemax") == "safemax"
     both = copy.deepcopy(runner_profile)
-    both.unlearning.methods = ["safemax", "methods.safemax:SAFEMax"]
+    both.unlearning.methods = ["safemax", "unlearnbench.methods.safemax:SAFEMax"]
     with pytest.raises(ConfigError, match="twice"):
         BenchmarkRunner(both).validate()
 
@@ -161,7 +161,7 @@ def test_wandb_environment_wins(monkeypatch):
 
 
 def test_listing_methods_and_help_start_fast():
-    exe = [sys.executable, "-m", "benchmark.orchestration.cli"]
+    exe = [sys.executable, "-m", "unlearnbench.orchestration.cli"]
     for args in (["methods"], ["--help"], ["run", "--help"]):
         start = time.perf_counter()
         out = subprocess.run([*exe, *args], capture_output=True, text=True, env={**os.environ}, check=True)
@@ -182,7 +182,7 @@ def memory_setup(profile):
 
 def peak(name, setup) -> float:
     """The peak memory of one run measured as the runner does: in a fresh process."""
-    from benchmark.orchestration.isolation import unlearn_isolated
+    from unlearnbench.methods.isolation import unlearn_isolated
 
     p, original = setup
     return unlearn_isolated(p, None, original, name, 0, 0, {}).peak_memory_mb

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from benchmark.orchestration.leaderboard import aggregate, records_frame, write_leaderboard
+from unlearnbench.orchestration.leaderboard import aggregate, records_frame, write_leaderboard
 
 
 def _rec(method, fc, seed, ua, fid, seconds, status="ok", **extra):
@@ -148,7 +148,7 @@ def test_one_run_per_method_gives_no_interval_and_no_test(tmp_path):
 
 
 def test_reference_table_reads_both_layouts(tmp_path):
-    from benchmark.orchestration.leaderboard import reference_table
+    from unlearnbench.orchestration.leaderboard import reference_table
 
     write_leaderboard(tmp_path / "new", _new_records())
     ref = reference_table(tmp_path / "new")

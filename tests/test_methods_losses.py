@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
-from datasets import UnlearningDataModule
-from methods import RandomLabel, SAFEMax, build_config
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
+from unlearnbench.methods import RandomLabel, SAFEMax, build_config
 
 FORGET = 3
 

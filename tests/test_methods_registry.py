@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.orchestration.cli import main
-from methods import (
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.methods import (
     ENTRY_POINT_GROUP,
     MethodConfigError,
     MethodError,
@@ -24,6 +23,7 @@ from methods import (
     register_method,
     run_unlearning,
 )
+from unlearnbench.orchestration.cli import main
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "examples" / "null_label_plugin"
 BUILTINS = {"safemax", "salun", "rl", "ga", "ft", "retrain", "sa", "iau", "esd"}
@@ -92,9 +92,9 @@ def test_bad_class_paths_are_explained():
     with pytest.raises(UnknownMethodError, match="cannot import"):
         get_method("no_such_pkg.mod:Thing")
     with pytest.raises(UnknownMethodError, match="no attribute"):
-        get_method("methods.safemax:Nope")
+        get_method("unlearnbench.methods.safemax:Nope")
     with pytest.raises(MethodError, match="not a subclass"):
-        get_method("methods.safemax:torch")
+        get_method("unlearnbench.methods.safemax:torch")
 
 
 def test_class_path_plugin_runs(monkeypatch, model, data, profile):

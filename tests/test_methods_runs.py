@@ -6,12 +6,12 @@ import lightning
 import pytest
 import torch
 
-from benchmark.foundation.config import load_profile
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.pretraining import load_original
-from benchmark.foundation.trainer import build_trainer
-from datasets import UnlearningDataModule
-from methods import UnlearningMethod, create_method, run_unlearning, unlearn
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.pretraining import load_original
+from unlearnbench.foundation.trainer import build_trainer
+from unlearnbench.methods import UnlearningMethod, create_method, run_unlearning, unlearn
 
 FORGET = 0
 
@@ -74,11 +74,11 @@ def assert_only_masked_weights_moved(method, original, masks) -> int:
 
 
 def test_salun_mask_is_the_top_half_and_masked_weights_are_bit_identical(original, data, profile, monkeypatch):
-    import methods.salun
+    import unlearnbench.methods.salun
 
     captured = {}
-    real_saliency = methods.salun.saliency
-    monkeypatch.setattr(methods.salun, "saliency", lambda *a, **k: captured.setdefault("g", real_saliency(*a, **k)))
+    real_saliency = unlearnbench.methods.salun.saliency
+    monkeypatch.setattr(unlearnbench.methods.salun, "saliency", lambda *a, **k: captured.setdefault("g", real_saliency(*a, **k)))
     method = create_method("salun", original, FORGET, data, profile, seed=0)
     outcome = run_unlearning(method)
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from benchmark.foundation.config import SamplerConfig, UNetConfig
-from benchmark.foundation.diffusion import CheckpointError, ConditionalDiffusion
-from benchmark.foundation.pretraining import train_or_load_diffusion
+from unlearnbench.foundation.config import SamplerConfig, UNetConfig
+from unlearnbench.foundation.diffusion import CheckpointError, ConditionalDiffusion
+from unlearnbench.foundation.pretraining import train_or_load_diffusion
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_ddpm_refuses_an_eta():
 
 
 def test_a_corrupt_cached_original_stops_in_one_line(tiny_profile, tmp_path, capsys):
-    from benchmark.orchestration.cli import main
+    from unlearnbench.orchestration.cli import main
 
     _, _, directory = train_or_load_diffusion(tiny_profile)
     weights = next((directory / "unet").glob("*.safetensors"))
@@ -128,6 +128,6 @@ def test_training_cache_hit_and_metadata(tiny_profile):
         assert torch.equal(v1, v2)
     # a change of recipe is a different artefact
     tiny_profile.pretrain.steps += 1
-    from benchmark.foundation.pretraining import diffusion_cache_key
+    from unlearnbench.foundation.pretraining import diffusion_cache_key
 
     assert diffusion_cache_key(tiny_profile, None, 0) not in str(directory)

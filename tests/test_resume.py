@@ -16,8 +16,8 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback, WeightAveraging
 
-from benchmark.foundation.config import load_profile
-from benchmark.foundation.pretraining import (
+from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.pretraining import (
     CHECKPOINT_FILE,
     checkpoint_dir_of,
     diffusion_dir,

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmark.foundation.config import ConfigError, load_profile
-from benchmark.orchestration.cli import main
-from benchmark.orchestration.runner import BenchmarkRunner
+from unlearnbench.foundation.config import ConfigError, load_profile
+from unlearnbench.orchestration.cli import main
+from unlearnbench.orchestration.runner import BenchmarkRunner
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmark.orchestration.statistics import paired_difference, t_interval, t_quantile
+from unlearnbench.orchestration.statistics import paired_difference, t_interval, t_quantile
 
 
 def test_t_quantiles_match_the_table():

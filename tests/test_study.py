@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from benchmark.foundation.config import ConfigError
-from benchmark.orchestration import study as study_module
-from benchmark.orchestration.study import decision_table, load_study, run_study, signal_window
+from unlearnbench.foundation.config import ConfigError
+from unlearnbench.orchestration import study as study_module
+from unlearnbench.orchestration.study import decision_table, load_study, run_study, signal_window
 
 TINY_SPEC = """
 name: tiny
@@ -100,15 +100,15 @@ def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, s
     def refuse(*args, **kwargs):
         raise AssertionError("a finished study recomputed something")
 
-    monkeypatch.setattr("benchmark.orchestration.runner.BenchmarkRunner.run_one", refuse)
-    monkeypatch.setattr("benchmark.orchestration.class_signal.measure_original", refuse)
+    monkeypatch.setattr("unlearnbench.orchestration.runner.BenchmarkRunner.run_one", refuse)
+    monkeypatch.setattr("unlearnbench.metrics.class_signal.measure_original", refuse)
     again = run_study(spec)
     assert len(again) == 12
     assert study_module.collect(spec).equals(again)
 
     # after a code change the plan's keys differ: a run would recompute, a redraw (--summary-only) reads the
     # records by arm, class and seed and names their code
-    monkeypatch.setattr("benchmark.orchestration.runner.code_fingerprint", lambda layer="run": "changed")
+    monkeypatch.setattr("unlearnbench.orchestration.runner.code_fingerprint", lambda layer="run": "changed")
     assert study_module.collect(spec).empty
     redrawn = run_study(spec, summary_only=True)
     assert len(redrawn) == 12 and redrawn["code"].nunique() == 1

@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from benchmark.orchestration.tuning import (
+from unlearnbench.orchestration.tuning import (
     _tradeoff_points,
     plot_tradeoff,
     select,
@@ -108,7 +108,7 @@ def test_tradeoff_from_records_rebuilds_the_grid(tmp_path):
 
 
 def test_ties_in_retained_accuracy_go_to_the_smaller_learning_rate():
-    from benchmark.orchestration.tuning import select
+    from unlearnbench.orchestration.tuning import select
 
     rows = [{"method": "m", "lr": lr, "status": "ok", "ua": 1.0, "recognised_rate": 0.0, "retain_accuracy": acc}
             for lr, acc in ((3e-4, 0.05), (3e-5, 0.1138888888888889), (1e-5, 0.11388888888888887), (1e-4, 0.1))]

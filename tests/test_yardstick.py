@@ -10,9 +10,10 @@ import shutil
 import pytest
 import torch
 
-from benchmark.foundation.classifier import ClassifierTooWeakError
-from benchmark.foundation.config import load_profile
-from benchmark.foundation.yardstick import (
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.classifier import ClassifierTooWeakError
+from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.yardstick import (
     FILES,
     YardstickMissingError,
     default_directory,
@@ -22,7 +23,6 @@ from benchmark.foundation.yardstick import (
     probe,
     train_yardstick,
 )
-from datasets import UnlearningDataModule
 
 SIGMA = 0.5  # the stated noise level of the known-answer test (images in [-1, 1])
 

@@ -5,8 +5,8 @@ number's provenance (``provenance``: code fingerprint, hardware, library version
 sampler (``diffusion``), the evaluation classifier (``classifier``), pretraining (``pretraining``) and the one
 Trainer factory (``trainer``).
 
-Dependency direction: ``datasets`` → ``benchmark.foundation`` → ``metrics`` → ``methods`` →
-``benchmark.orchestration``. Nothing here imports ``methods`` or the orchestration layer, and of ``metrics``
-only the pure score functions of ``metrics.forgetting`` (the classifier's held-out per-class accuracy is scored
+Dependency direction: ``datasets`` → ``unlearnbench.foundation`` → ``metrics`` → ``methods`` →
+``unlearnbench.orchestration``. Nothing here imports ``methods`` or the orchestration layer, and of ``metrics``
+only the pure score functions of ``unlearnbench.metrics.forgetting`` (the classifier's held-out per-class accuracy is scored
 like generated images).
 """

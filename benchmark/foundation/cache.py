@@ -2,7 +2,7 @@
 suite's one way of writing a file: atomically.
 
 An artefact lives in ``<cache_dir>/<kind>/<key>/`` where ``key`` hashes everything that defines it (configuration,
-code fingerprint, hardware and library versions: :mod:`benchmark.foundation.provenance`). It is written into a
+code fingerprint, hardware and library versions: :mod:`unlearnbench.foundation.provenance`). It is written into a
 temporary sibling directory and renamed into place only when complete, so a crash never leaves a half-written
 artefact that a later run would trust. Files (records, tables, figures) are written through :func:`atomic_path`.
 
@@ -112,7 +112,7 @@ def cache_lock(entry: str | Path) -> Iterator[None]:
 
     Other processes and threads wait (with a line saying so); the holder's own thread may take it again (one lock
     instance per path: Retrain holds its entry's lock around
-    :func:`benchmark.foundation.pretraining.train_or_load_diffusion`, which takes it too). The lock is the operating
+    :func:`unlearnbench.foundation.pretraining.train_or_load_diffusion`, which takes it too). The lock is the operating
     system's (``flock``), released when its holder exits, even on a crash; the cache folder must be on a filesystem
     that supports it (local disks, NFSv4, Lustre mounted with ``flock``).
     """

@@ -1,7 +1,7 @@
 """The evaluation networks' architecture and training loop (a timm model on images in [-1, 1]).
 
 The suite scores with two such networks per dataset, trained once by ``unlearnbench yardstick`` and committed
-(:mod:`benchmark.foundation.yardstick`): the *classifier* (K classes, clean images: UA, entropy, retained accuracy,
+(:mod:`unlearnbench.foundation.yardstick`): the *classifier* (K classes, clean images: UA, entropy, retained accuracy,
 and its penultimate features for FID/KID) and the noise-aware *reader* (K + 1 outputs, the last one meaning
 "unrecognisable"). This module only defines the network and how it is trained; runs never train it.
 """
@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.foundation.config import ClassifierConfig, RuntimeConfig
-from benchmark.foundation.trainer import build_trainer, single_device
-from datasets import UnlearningDataModule
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.config import ClassifierConfig, RuntimeConfig
+from unlearnbench.foundation.trainer import build_trainer, single_device
 
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 

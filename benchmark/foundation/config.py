@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from datasets.config import DataConfig
+from unlearnbench.datasets.config import DataConfig
 
 PROFILE_DIR = Path(__file__).parents[1] / "profiles"
 

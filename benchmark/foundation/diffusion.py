@@ -24,7 +24,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 from tqdm.auto import tqdm
 
-from benchmark.foundation.config import SamplerConfig, UNetConfig
+from unlearnbench.foundation.config import SamplerConfig, UNetConfig
 
 NUM_TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 1e-4, 0.02

@@ -8,7 +8,7 @@ Long trainings survive interruption: every ``pretrain.checkpoint_every_n_steps``
 (``last.ckpt``: weights, EMA weights and their ``n_averaged``, optimiser, scheduler, loop progress, the torch RNG
 state and the seconds trained so far) is written into ``<cache entry>.checkpoints/``, and a training of the same
 entry that finds one resumes from it. Resuming on the same hardware and threads is exact on CPU: the data order
-depends only on (seed, step) (:class:`datasets.datamodule.StepBatchSampler`) and the RNG that draws noise, timesteps,
+depends only on (seed, step) (:class:`unlearnbench.datasets.datamodule.StepBatchSampler`) and the RNG that draws noise, timesteps,
 label dropout and UNet dropout is restored, so the resumed model equals the uninterrupted one bit for bit
 (``tests/test_resume.py``). On CUDA, non-deterministic kernels make either run differ anyway.
 """
@@ -26,18 +26,18 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveraging
 
-from benchmark.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
-from benchmark.foundation.config import PretrainConfig, Profile
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.provenance import code_fingerprint, environment, hardware, library_versions
-from benchmark.foundation.trainer import (
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
+from unlearnbench.foundation.config import PretrainConfig, Profile
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.provenance import code_fingerprint, environment, hardware, library_versions
+from unlearnbench.foundation.trainer import (
     build_trainer,
     data_parallel,
     is_global_zero,
     per_device_batch,
     pick_device,
 )
-from datasets import UnlearningDataModule
 
 
 class ema_with_warmup:  # noqa: N801 - used like the function it was: ``avg_fn=ema_with_warmup(decay)``
@@ -209,7 +209,7 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
 
     Returns (model on CPU, metadata with ``cache_hit``, directory). The key hashes data, UNet, recipe, classes and
     seed, so any change retrains while an identical rerun loads in seconds. Workers sharing the cache train it
-    once: the others wait for it and load it (:func:`benchmark.foundation.cache.load_or_build`).
+    once: the others wait for it and load it (:func:`unlearnbench.foundation.cache.load_or_build`).
     """
     seed = profile.seed if seed is None else seed
     directory = diffusion_dir(profile, classes, seed, kind)

@@ -101,7 +101,7 @@ def hardware(device: Any) -> dict[str, Any]:
     """What the numbers were measured on: device type and name, and the CPU thread count on CPU.
 
     ``device`` is the ``torch.device`` that runs sampling and training (see
-    :func:`benchmark.foundation.trainer.pick_device`).
+    :func:`unlearnbench.foundation.trainer.pick_device`).
     """
     import torch
 

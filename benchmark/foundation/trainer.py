@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from benchmark.foundation.config import ConfigError, RuntimeConfig
+from unlearnbench.foundation.config import ConfigError, RuntimeConfig
 
 STEPS_METRIC = "fit/global_step"  # how a spawned fit reports its step count back (only metrics come back)
 
@@ -75,7 +75,7 @@ def build_trainer(
     Finished artefacts are saved by the suite's cache, atomically; Lightning writes checkpoints only when a
     ``ModelCheckpoint`` is among ``callbacks`` (pretraining's resumable checkpoints). ``use_distributed_sampler``
     False: the data module shards the batches over ranks itself (pretraining's
-    :class:`datasets.datamodule.StepBatchSampler`).
+    :class:`unlearnbench.datasets.datamodule.StepBatchSampler`).
     """
     strategy = "ddp_spawn" if runtime.devices > 1 and runtime.strategy == "auto" else runtime.strategy
     return L.Trainer(

@@ -38,13 +38,13 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from benchmark.foundation.cache import atomic_directory, to_jsonable
-from benchmark.foundation.classifier import ClassifierTooWeakError, EvalClassifier, train_network
-from benchmark.foundation.config import ClassifierConfig, ConfigError, Profile
-from benchmark.foundation.provenance import ROOT, hardware, library_versions
-from benchmark.foundation.trainer import pick_device
-from datasets import UnlearningDataModule
-from datasets.config import DataConfig
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.datasets.config import DataConfig
+from unlearnbench.foundation.cache import atomic_directory, to_jsonable
+from unlearnbench.foundation.classifier import ClassifierTooWeakError, EvalClassifier, train_network
+from unlearnbench.foundation.config import ClassifierConfig, ConfigError, Profile
+from unlearnbench.foundation.provenance import ROOT, hardware, library_versions
+from unlearnbench.foundation.trainer import pick_device
 
 YARDSTICK_ROOT = ROOT / "benchmark" / "yardsticks"
 FILES = ("classifier.safetensors", "reader.safetensors")

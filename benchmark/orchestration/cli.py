@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 
-from benchmark.foundation.config import available_profiles  # light: no torch is imported for --help
+from unlearnbench.foundation.config import available_profiles  # light: no torch is imported for --help
 
 
 def _list(value: str) -> str:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # one clear line; --debug shows the traceback
         if args.debug:
             raise
-        from benchmark.foundation.config import ConfigError
+        from unlearnbench.foundation.config import ConfigError
 
         expected = isinstance(err, ConfigError | ValueError | OSError | RuntimeError | ImportError | KeyError)
         hint = "" if expected else f" ({type(err).__name__}; rerun with --debug for the traceback)"
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runner(args: argparse.Namespace):
-    from benchmark.orchestration.runner import make_runner
+    from unlearnbench.orchestration.runner import make_runner
 
     return make_runner(args.profile, build_overrides(args), args.pretrained, force=getattr(args, "force", False))
 
@@ -188,7 +188,7 @@ def _list_runs(args: argparse.Namespace) -> int:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from benchmark.orchestration.launcher import LaunchOptions, launch
+    from unlearnbench.orchestration.launcher import LaunchOptions, launch
 
     options = LaunchOptions(executor=args.executor, workers=args.workers, partition=args.partition,
                             timeout_min=args.timeout_min, gpus_per_job=args.gpus_per_job,
@@ -201,13 +201,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("\n".join(available_profiles()))
         return 0
     if args.command == "methods":
-        from methods.registry import available_methods, method_summary
+        from unlearnbench.methods.registry import available_methods, method_summary
 
         for name in available_methods():
             print(f"{name:12s} {method_summary(name)}")
         return 0
     if args.command == "tune":
-        from benchmark.orchestration.tuning import run_grid, tuning_dir, write_summary
+        from unlearnbench.orchestration.tuning import run_grid, tuning_dir, write_summary
 
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         lrs = [v.strip() for v in args.lrs.split(",") if v.strip()]
@@ -215,9 +215,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         write_summary(grid, tuning_dir(args.output_dir, args.profile), args.profile, args.validation_class)
         return 0
     if args.command == "yardstick":
-        from benchmark.foundation.config import load_profile
-        from benchmark.foundation.trainer import configure_threads
-        from benchmark.foundation.yardstick import train_yardstick
+        from unlearnbench.foundation.config import load_profile
+        from unlearnbench.foundation.trainer import configure_threads
+        from unlearnbench.foundation.yardstick import train_yardstick
 
         profile = load_profile(args.profile, list(args.set or []))
         configure_threads(profile.runtime)
@@ -231,7 +231,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "class-signal":
         return _class_signal(args)
     if args.command == "study":
-        from benchmark.orchestration.study import load_study, run_study
+        from unlearnbench.orchestration.study import load_study, run_study
 
         spec = load_study(args.spec, list(args.set or []))
         sizes = [s.strip() for s in args.sizes.split(",") if s.strip()] if args.sizes else None
@@ -239,14 +239,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{len(table)} records; summary in {spec.output_dir}/summary.md")
         return 0
     if args.command in ("leaderboard", "publish"):
-        from benchmark.orchestration.runner import publish, rebuild_leaderboard
+        from unlearnbench.orchestration.runner import publish, rebuild_leaderboard
 
         runner = _runner(args)
         return (rebuild_leaderboard if args.command == "leaderboard" else publish)(runner)
     if args.command == "list":
         return _list_runs(args)
     if args.command == "continual":
-        from benchmark.orchestration.continual import ContinualRunner
+        from unlearnbench.orchestration.continual import ContinualRunner
 
         if args.forget_classes:
             return _fail("continual takes --requests (the order matters), not --forget-classes")
@@ -263,7 +263,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.print_config:
         import yaml
 
-        from benchmark.foundation.cache import to_jsonable
+        from unlearnbench.foundation.cache import to_jsonable
 
         print(yaml.safe_dump(to_jsonable(runner.profile), sort_keys=False))
         return 0
@@ -272,8 +272,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _class_signal(args: argparse.Namespace) -> int:
-    from benchmark.foundation.config import load_profile
-    from benchmark.orchestration.class_signal import measure_original
+    from unlearnbench.foundation.config import load_profile
+    from unlearnbench.metrics.class_signal import measure_original
 
     profile = load_profile(args.profile, list(args.set or []))
     extra = ["--set", *args.set] if args.set else []

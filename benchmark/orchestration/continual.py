@@ -3,9 +3,9 @@
 ``unlearnbench continual --profile mnist --requests 0,1,2`` takes every method of the profile's plan and, per seed,
 applies it request after request: step k starts from the model step k−1 produced (step 1 from the original) and
 forgets class ``requests[k−1]`` while the classes of the earlier requests count as forgotten too (``forgotten_before``
-of :class:`methods.base.UnlearningMethod`: excluded from every retain set, SA's replay, RL's pseudo-labels, and
+of :class:`unlearnbench.methods.base.UnlearningMethod`: excluded from every retain set, SA's replay, RL's pseudo-labels, and
 from what Retrain trains on). After each step the model is scored by
-:meth:`metrics.evaluator.Evaluator.evaluate_forgotten`: the recognised rate of *every* class forgotten so far and
+:meth:`unlearnbench.metrics.evaluator.Evaluator.evaluate_forgotten`: the recognised rate of *every* class forgotten so far and
 the retained quality on the classes still kept, with the profile's sampler, seed and yardstick. The original is a
 row too (nothing forgotten: the ceiling of every recognised rate).
 
@@ -33,13 +33,13 @@ from typing import Any
 import pandas as pd
 import torch
 
-from benchmark.foundation.cache import atomic_directory, atomic_path, config_hash, to_jsonable, write_json_atomic
-from benchmark.foundation.config import ConfigError
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.pretraining import load_original
-from benchmark.foundation.provenance import code_fingerprint, hardware, hardware_label, source_fingerprint
-from benchmark.orchestration.progress import StageLog, format_seconds
-from benchmark.orchestration.runner import ORIGINAL, BenchmarkRunner, load_record
+from unlearnbench.foundation.cache import atomic_directory, atomic_path, config_hash, to_jsonable, write_json_atomic
+from unlearnbench.foundation.config import ConfigError
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.pretraining import load_original
+from unlearnbench.foundation.provenance import code_fingerprint, hardware, hardware_label, source_fingerprint
+from unlearnbench.orchestration.progress import StageLog, format_seconds
+from unlearnbench.orchestration.runner import ORIGINAL, BenchmarkRunner, load_record
 
 HISTORY_FILE = "continual_state.pt"  # method state a later request needs (O3: earlier adapters' A matrices)
 
@@ -81,7 +81,7 @@ class ContinualRunner:
     # -- the plan --------------------------------------------------------------------------------------------
     def chains(self, num_classes: int) -> list[list[ContinualStep]]:
         """One chain of steps per (method, seed), methods in the profile's order, the original first."""
-        from methods import get_method, method_config_for, resolve_entry
+        from unlearnbench.methods import get_method, method_config_for, resolve_entry
 
         p = self.runner.profile
         for c in self.requests:
@@ -155,7 +155,7 @@ class ContinualRunner:
     def run_step(self, s: ContinualStep, model: ConditionalDiffusion, data, evaluator, context: dict
                  ) -> tuple[dict, ConditionalDiffusion]:
         """Unlearn one request from ``model``, cache the result, score it, write the record; (record, new model)."""
-        from methods import unlearn
+        from unlearnbench.methods import unlearn
 
         p, r = self.runner.profile, self.runner
         record: dict[str, Any] = {

@@ -5,7 +5,7 @@
    count), in one short job on the partition for ``--executor slurm`` (a login node's hardware is not the compute
    nodes').
 2. **One job per pending run key**, each a fresh process that calls :func:`run_job`, i.e.
-   :meth:`~benchmark.orchestration.runner.BenchmarkRunner.run_keys` exactly as ``unlearnbench run --key KEY``
+   :meth:`~unlearnbench.orchestration.runner.BenchmarkRunner.run_keys` exactly as ``unlearnbench run --key KEY``
    does. Slurm: one job array (``map_array``) with ``--workers`` as the array's parallelism. Local
    (``submitit.LocalExecutor``): at most ``--workers`` jobs at once, each on its own GPU when there are GPUs.
 3. **Wait**, report every failed run with its job's log files, then rebuild the leaderboard from the records.
@@ -15,7 +15,7 @@ others start, so that no worker holds a GPU for a whole pretraining while it wai
 
 All jobs share one output folder and one cache folder. A prerequisite model (the original, each Retrain) and the
 FID statistics are built by one worker while the others wait and load it
-(:func:`benchmark.foundation.cache.load_or_build`); every run is computed under its own lock, and records and tables
+(:func:`unlearnbench.foundation.cache.load_or_build`); every run is computed under its own lock, and records and tables
 are written atomically. A rerun of the same command submits only the runs that are not done.
 
 **Threads.** Unless you set ``runtime.num_threads`` (or ``UNLEARNBENCH_THREADS``), a local job uses
@@ -36,8 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.foundation.config import load_profile
-from benchmark.foundation.provenance import ROOT
+from unlearnbench.foundation.config import load_profile
 
 
 @dataclass
@@ -81,8 +80,8 @@ class Plan:
 
 def plan_runs(profile: str, overrides: list[str], pretrained: str | None = None, force: bool = False) -> Plan:
     """Plan the profile here (a job on the partition for slurm): rows, pending keys, protocol and machine."""
-    from benchmark.foundation.pretraining import diffusion_dir
-    from benchmark.orchestration.runner import make_runner
+    from unlearnbench.foundation.pretraining import diffusion_dir
+    from unlearnbench.orchestration.runner import make_runner
 
     runner = make_runner(profile, overrides, pretrained, force)
     _, specs = runner.validate()
@@ -100,7 +99,7 @@ def stages(plan: Plan) -> list[list[str]]:
     every worker of the first wave would hold its GPU for the whole pretraining, waiting on the original's lock.
     Retrain models need no stage of their own: each is used only by the Retrain runs of its forget class.
     """
-    from benchmark.orchestration.runner import ORIGINAL
+    from unlearnbench.orchestration.runner import ORIGINAL
 
     if plan.original_cached or len(plan.todo) <= 1:
         return [list(plan.todo)] if plan.todo else []
@@ -111,8 +110,8 @@ def stages(plan: Plan) -> list[list[str]]:
 
 def run_job(profile: str, overrides: list[str], pretrained: str | None, force: bool, key: str) -> dict[str, str]:
     """One launched job: exactly the run with this key, as ``unlearnbench run --key KEY`` (the same
-    :meth:`~benchmark.orchestration.runner.BenchmarkRunner.run_keys`); returns its status and error."""
-    from benchmark.orchestration.runner import make_runner
+    :meth:`~unlearnbench.orchestration.runner.BenchmarkRunner.run_keys`); returns its status and error."""
+    from unlearnbench.orchestration.runner import make_runner
 
     record = make_runner(profile, overrides, pretrained, force).run_keys([key])[0]
     return {"key": key, "status": str(record.get("status", "no record")), "error": str(record.get("error", ""))}
@@ -155,10 +154,9 @@ def threads_of(overrides: list[str]) -> int | None:
 
 @contextmanager
 def job_environment(threads: int | None) -> Iterator[None]:
-    """While jobs are submitted: they import this very code (``PYTHONPATH`` starts with this checkout, whose code
-    fingerprint is in the keys) and their OpenMP/MKL pools have the jobs' thread count (unless already set)."""
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [saved["PYTHONPATH"]])])
+    """While jobs are submitted: their OpenMP/MKL pools have the jobs' thread count (unless already set). Jobs run
+    this interpreter (``sys.executable``), so they import the suite installed in it."""
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     if threads:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, str(threads))
@@ -296,7 +294,7 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
            force: bool = False, stream=None) -> int:
     """``unlearnbench launch``: plan, one job per pending run, wait, report failures, rebuild the leaderboard.
     Returns 0 when every run is done, 1 when some failed (the leaderboard shows them)."""
-    from benchmark.orchestration.runner import write_plan_leaderboard
+    from unlearnbench.orchestration.runner import write_plan_leaderboard
 
     stream = stream or sys.stderr
     if options.workers is not None and options.workers < 1:

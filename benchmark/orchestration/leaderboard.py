@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
-from benchmark.orchestration.statistics import paired_difference, t_interval
-from metrics.cost import run_time_efficiency
+from unlearnbench.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
+from unlearnbench.foundation.cost import run_time_efficiency
+from unlearnbench.orchestration.statistics import paired_difference, t_interval
 
 FORGETTING = [  # (record column, leaderboard header); the dominant reading is inserted after the second column
     ("recognised_rate", "recognised ↓"),

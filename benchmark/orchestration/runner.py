@@ -2,12 +2,12 @@
 
 For a profile it prepares the data, loads the committed evaluation networks (the yardstick), trains or loads the
 cached original model, then for every run unlearns from the *same* original weights with the *same* trainer
-settings, evaluates with the one :class:`metrics.evaluator.Evaluator` (and its relearning attack), and writes one
+settings, evaluates with the one :class:`unlearnbench.metrics.evaluator.Evaluator` (and its relearning attack), and writes one
 JSON record per run atomically under ``<output_dir>/<profile>/runs/`` (``output_dir`` defaults to the git-ignored
 ``results/local``; the committed reference results under ``results/reference`` are never written by a run).
 
 A run's key hashes everything that defines its numbers: the configuration, every protocol option, the method's
-resolved options, the code fingerprint (:mod:`benchmark.foundation.provenance`), device type and name, CPU
+resolved options, the code fingerprint (:mod:`unlearnbench.foundation.provenance`), device type and name, CPU
 threads, precision and library versions. A rerun skips runs whose record exists with that key and status ``ok``
 (a failed run is retried); ``force`` recomputes. The leaderboard shows exactly the records of the current plan;
 records of other keys in the same folder are counted and reported as skipped, never averaged in.
@@ -39,11 +39,12 @@ from typing import Any
 import lightning as L
 import torch
 
-from benchmark.foundation.cache import cache_lock, config_hash, load_or_build, to_jsonable, write_json_atomic
-from benchmark.foundation.config import ConfigError, Profile, load_profile
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.pretraining import load_original
-from benchmark.foundation.provenance import (
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.foundation.cache import cache_lock, config_hash, load_or_build, to_jsonable, write_json_atomic
+from unlearnbench.foundation.config import ConfigError, Profile, load_profile
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.pretraining import load_original
+from unlearnbench.foundation.provenance import (
     ROOT,
     code_fingerprint,
     directory_fingerprint,
@@ -53,12 +54,11 @@ from benchmark.foundation.provenance import (
     library_versions,
     source_fingerprint,
 )
-from benchmark.foundation.trainer import configure_threads, data_parallel, per_device_batch, pick_device
-from benchmark.foundation.yardstick import Yardstick, load_yardstick
-from benchmark.orchestration.isolation import unlearn_isolated
-from benchmark.orchestration.leaderboard import write_leaderboard
-from benchmark.orchestration.progress import StageLog, format_seconds
-from datasets import UnlearningDataModule
+from unlearnbench.foundation.trainer import configure_threads, data_parallel, per_device_batch, pick_device
+from unlearnbench.foundation.yardstick import Yardstick, load_yardstick
+from unlearnbench.methods.isolation import unlearn_isolated
+from unlearnbench.orchestration.leaderboard import write_leaderboard
+from unlearnbench.orchestration.progress import StageLog, format_seconds
 
 ORIGINAL = "original"  # the reference row: the original model, nothing forgotten
 REFERENCE_ROOT = ROOT / "results" / "reference"  # committed reference results: read-only to the runner
@@ -133,7 +133,7 @@ class BenchmarkRunner:
 
     # -- the grid ----------------------------------------------------------------------------------------------
     def plan(self, num_classes: int) -> list[RunSpec]:
-        from methods import get_method, method_config_for, resolve_entry
+        from unlearnbench.methods import get_method, method_config_for, resolve_entry
 
         u = self.profile.unlearning
         for c in u.forget_classes:
@@ -163,7 +163,7 @@ class BenchmarkRunner:
         """Everything that can be checked before work: methods and their arguments, forget classes, the data, the
         user's own original model (from its config alone) and that the output and cache folders are writable.
         Returns (data, grid)."""
-        from methods import check_method_args
+        from unlearnbench.methods import check_method_args
 
         check_method_args(self.profile)
         devices = self.profile.runtime.devices
@@ -274,8 +274,8 @@ class BenchmarkRunner:
         return record if record.get("status") == "ok" else None
 
     def evaluator(self, yardstick: Yardstick, data: UnlearningDataModule, device: torch.device):
-        """The profile's one :class:`metrics.evaluator.Evaluator` (its protocol, yardstick and device)."""
-        from metrics.evaluator import Evaluator
+        """The profile's one :class:`unlearnbench.metrics.evaluator.Evaluator` (its protocol, yardstick and device)."""
+        from unlearnbench.metrics.evaluator import Evaluator
 
         return Evaluator(yardstick, data, self.profile.sampler, self.profile.evaluation,
                          cache_dir=self.profile.runtime.cache_dir, device=device,
@@ -318,7 +318,7 @@ class BenchmarkRunner:
                 device: torch.device, context: dict) -> dict:
         """Unlearn one run (data-parallel when ``runtime.devices`` > 1), evaluate it here on one device, and write
         its record once (see the module docstring)."""
-        from methods import unlearn
+        from unlearnbench.methods import unlearn
 
         p = self.profile
         record: dict[str, Any] = {

@@ -5,12 +5,12 @@ A study spec (``benchmark/studies/<name>.yaml``, or a path) names a base profile
 the pretraining steps) with the forget classes run at that size, and the *arms*: leaderboard rows, each a method
 with options (a profile variant, ``{method: safemax, lam: 0}``). For every size the study
 
-1. measures the original's class signal D(t) (:mod:`benchmark.orchestration.class_signal`) into
+1. measures the original's class signal D(t) (:mod:`unlearnbench.metrics.class_signal`) into
    ``<output_dir>/<name>-<size>/class-signal/`` (skipped when it is there for the same model and code);
 2. sets the ``signal_arm``'s timestep window to where the mean D_swap(t) is at least ``signal_fraction`` of its
    maximum (the measured grid points t_lo … t_hi give ``t_min = t_lo``, ``t_max = t_hi + 1``), so that arm follows
    the class signal of *its own* original;
-3. runs the profile through :class:`~benchmark.orchestration.runner.BenchmarkRunner` into
+3. runs the profile through :class:`~unlearnbench.orchestration.runner.BenchmarkRunner` into
    ``<output_dir>/<name>-<size>/``: the original is trained once (cached by its key), every arm starts from it,
    one record per run, written atomically. An interrupted study resumes from those records: rerun the command.
 
@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
-from benchmark.foundation.config import ConfigError, Profile, load_profile, resolve_named_yaml
+from unlearnbench.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
+from unlearnbench.foundation.config import ConfigError, Profile, load_profile, resolve_named_yaml
 
 STUDY_DIR = Path(__file__).resolve().parents[1] / "studies"
 RECOGNISED_TARGET = 0.05  # "forgets": the reader recognises at most 5 % of forget-class samples (tuning's rule)
@@ -132,8 +132,8 @@ def signal_window(frame: pd.DataFrame, fraction: float) -> tuple[int, int]:
 
 def class_signal_for(study: StudySpec, profile: Profile) -> pd.DataFrame:
     """The size's class-signal curve, measured once per model (reused when its meta matches)."""
-    from benchmark.foundation.provenance import code_fingerprint
-    from benchmark.orchestration.class_signal import measure_original
+    from unlearnbench.foundation.provenance import code_fingerprint
+    from unlearnbench.metrics.class_signal import measure_original
 
     out = Path(profile.runtime.output_dir) / profile.name / "class-signal"
     meta_path = out / "class_signal.json"
@@ -148,8 +148,8 @@ def class_signal_for(study: StudySpec, profile: Profile) -> pd.DataFrame:
 
 
 def parameter_count(profile: Profile) -> int:
-    from benchmark.foundation.diffusion import ConditionalDiffusion
-    from datasets import UnlearningDataModule
+    from unlearnbench.datasets import UnlearningDataModule
+    from unlearnbench.foundation.diffusion import ConditionalDiffusion
 
     data = UnlearningDataModule(profile.data)
     model = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
@@ -158,7 +158,7 @@ def parameter_count(profile: Profile) -> int:
 
 def run_study(study: StudySpec, sizes: list[str] | None = None, summary_only: bool = False) -> pd.DataFrame:
     """Run (or resume) every size of the study, rewriting the summary after each; returns the per-record table."""
-    from benchmark.orchestration.runner import BenchmarkRunner
+    from unlearnbench.orchestration.runner import BenchmarkRunner
 
     chosen = [s for s in study.sizes if not sizes or s.label in sizes]
     if sizes and len(chosen) != len(sizes):
@@ -187,7 +187,7 @@ def collect(study: StudySpec, any_code: bool = False) -> pd.DataFrame:
     record then matches by arm, forget class and seed, and a size whose records come from more than one code
     fingerprint is refused, so one summary never mixes code versions within a size. Each row keeps its ``code``.
     """
-    from benchmark.orchestration.runner import BenchmarkRunner, load_record
+    from unlearnbench.orchestration.runner import BenchmarkRunner, load_record
 
     rows = []
     for size in study.sizes:

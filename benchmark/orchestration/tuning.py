@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.foundation.cache import atomic_path, write_text_atomic
+from unlearnbench.foundation.cache import atomic_path, write_text_atomic
 
 RECOGNISED_TARGET = 0.05
 RECORD_FIELDS = [  # copied from each run record into its grid row (NaN where a record lacks one)
@@ -52,8 +52,8 @@ def grid_row(record: dict, lr: float) -> dict:
 def run_grid(profile: str, methods: list[str], lrs: list[str], validation_class: int, output_dir: str = "results",
              overrides: list[str] | None = None) -> pd.DataFrame:
     """Run every method at every learning rate on the validation class; returns one row per (method, lr, seed)."""
-    from benchmark.foundation.config import load_profile
-    from benchmark.orchestration.runner import BenchmarkRunner
+    from unlearnbench.foundation.config import load_profile
+    from unlearnbench.orchestration.runner import BenchmarkRunner
 
     rows = []
     for lr in lrs:

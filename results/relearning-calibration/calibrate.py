@@ -1,11 +1,11 @@
 import glob, json, sys, time
 import torch
-from benchmark.foundation.config import load_profile
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.yardstick import load_yardstick
-from datasets import UnlearningDataModule
-from methods import unlearn
-from metrics.evaluator import Evaluator
+from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.yardstick import load_yardstick
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.methods import unlearn
+from unlearnbench.metrics.evaluator import Evaluator
 torch.set_num_threads(2)
 p = load_profile("mnist", ["runtime.progress=false", "runtime.logger=none", "sampler.steps=25",
                            "evaluation.relearn_steps=50", "evaluation.relearn_readings=[5,10,20]",

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import torch
 
-from benchmark.foundation.classifier import EvalClassifier
-from benchmark.foundation.config import ClassifierConfig, load_profile
-from benchmark.foundation.diffusion import ConditionalDiffusion
-from benchmark.foundation.yardstick import load_yardstick
-from datasets import UnlearningDataModule
-from methods import unlearn
-from metrics.forgetting import class_histogram, dominant_reading, recognised_rate, unlearning_accuracy
-from metrics.grid import save_sample_grid
+from unlearnbench.foundation.classifier import EvalClassifier
+from unlearnbench.foundation.config import ClassifierConfig, load_profile
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.yardstick import load_yardstick
+from unlearnbench.datasets import UnlearningDataModule
+from unlearnbench.methods import unlearn
+from unlearnbench.metrics.forgetting import class_histogram, dominant_reading, recognised_rate, unlearning_accuracy
+from unlearnbench.metrics.grid import save_sample_grid
 
 HERE = Path(__file__).parent
 OLD_RECORDS = {  # the old reference's forget-class histograms (results/reference/mnist/runs at 7b63fe9)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from methods import Batch, MethodConfig, UnlearningMethod
+from unlearnbench.methods import Batch, MethodConfig, UnlearningMethod
 
 
 class NullLabel(UnlearningMethod):

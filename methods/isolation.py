@@ -4,7 +4,7 @@ In one long process, memory an earlier run freed (allocator caches, kernel works
 path's first use) is reused without growing the resident set, so the same run measured 0 or 48 MiB depending on
 the order of the grid. Here the runner spawns a child per run (``spawn``: a clean interpreter, safe with CUDA); the
 child loads the shared inputs (data, forget/retain sets, the cached original on the device), then runs
-:func:`methods.registry.unlearn` inside its memory window (:mod:`metrics.cost`), and hands back the unlearned
+:func:`unlearnbench.methods.registry.unlearn` inside its memory window (:mod:`unlearnbench.foundation.cost`), and hands back the unlearned
 weights, the outcome and its training curve (Lightning's ``CSVLogger``), which the parent replays into its own
 logger (W&B). Times are measured inside the child exactly as in-process; the start-up of the child is not. The child
 runs with a fixed glibc mmap threshold (see ``MALLOC_MMAP_THRESHOLD``).
@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from benchmark.foundation.config import Profile
-from benchmark.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.config import Profile
+from unlearnbench.foundation.diffusion import ConditionalDiffusion
 
 MODEL_FILE, OUTCOME_FILE, ERROR_FILE = "model.pt", "outcome.json", "error.txt"
 # A fixed glibc mmap threshold in the child (32 MiB, glibc's maximum) instead of the dynamic one, whose
@@ -49,10 +49,10 @@ def _child(profile: Profile, pretrained: str | None, method: str, forget_class: 
     out = Path(workdir)
     try:
         torch.set_num_threads(threads)
-        from benchmark.foundation.pretraining import load_original
-        from benchmark.foundation.trainer import pick_device
-        from datasets import UnlearningDataModule
-        from methods import unlearn
+        from unlearnbench.datasets import UnlearningDataModule
+        from unlearnbench.foundation.pretraining import load_original
+        from unlearnbench.foundation.trainer import pick_device
+        from unlearnbench.methods import unlearn
 
         data = UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)
         original, _ = load_original(profile, pretrained)
@@ -81,7 +81,7 @@ def unlearn_isolated(profile: Profile, pretrained: str | None, original: Conditi
     ``original`` is only used as the template to rebuild the unlearned model from its weights. Raises
     :class:`IsolatedRunError` with the child's error.
     """
-    from methods import UnlearningOutcome
+    from unlearnbench.methods import UnlearningOutcome
 
     with tempfile.TemporaryDirectory(prefix="unlearnbench-run-") as workdir:
         ctx = multiprocessing.get_context("spawn")

@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from benchmark.foundation.cache import atomic_path, write_json_atomic
-from benchmark.foundation.config import Profile
-from benchmark.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
+from unlearnbench.foundation.cache import atomic_path, write_json_atomic
+from unlearnbench.foundation.config import Profile
+from unlearnbench.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
 
 DEFAULT_TIMESTEPS = (1, 10, 25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, 999)
 
@@ -121,11 +121,11 @@ def measure_original(profile: Profile, images_per_class: int, out_dir: str | Pat
                      command: str = "") -> pd.DataFrame:
     """``unlearnbench class-signal``: the class signal of the profile's original (trained or loaded from the cache,
     or ``pretrained``) on the first ``images_per_class`` test images of each class, written to ``out_dir``."""
-    from benchmark.foundation.pretraining import load_original
-    from benchmark.foundation.provenance import code_fingerprint, hardware, hardware_label
-    from benchmark.foundation.trainer import configure_threads, pick_device
-    from datasets import UnlearningDataModule
-    from metrics.fid import select_per_class
+    from unlearnbench.datasets import UnlearningDataModule
+    from unlearnbench.foundation.pretraining import load_original
+    from unlearnbench.foundation.provenance import code_fingerprint, hardware, hardware_label
+    from unlearnbench.foundation.trainer import configure_threads, pick_device
+    from unlearnbench.metrics.fid import select_per_class
 
     if images_per_class < 1:
         raise ValueError("--images-per-class must be at least 1")
