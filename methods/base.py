@@ -2,7 +2,8 @@ r"""The base class of every unlearning method and the one function the runner ca
 
 An :class:`UnlearningMethod` is a LightningModule that turns the original model into an unlearned one. It works
 on ``self.model = original.clone()`` (the original is never modified) and is trained by the suite's one Trainer
-(:func:`unlearnbench.foundation.trainer.build_trainer`), so device, precision and seeding are identical for every method.
+(:func:`unlearnbench.foundation.trainer.build_trainer`), so device, precision and seeding are identical for every
+method.
 
 A fine-tuning method only has to define
 
@@ -74,8 +75,9 @@ class UnlearningOutcome:
     Attributes:
         prepare_seconds: wall-clock of ``prepare()`` (the method's prior, e.g. SalUn's mask).
         unlearn_seconds: wall-clock of the unlearning itself (``trainer.fit``; Retrain: its recorded training time).
-        peak_memory_mb / memory_kind: see :mod:`unlearnbench.foundation.cost`; ``None`` means "the window of :func:`unlearn`
-            measures it" (a method reports its own figure only for work done elsewhere, e.g. a cached Retrain).
+        peak_memory_mb / memory_kind: see :mod:`unlearnbench.foundation.cost`; ``None`` means "the window of
+            :func:`unlearn` measures it" (a method reports its own figure only for work done elsewhere, e.g. a
+            cached Retrain).
         steps: optimiser steps taken. cached: the result came from a cache (Retrain).
         world_size: devices the fit ran on (``runtime.devices``); each got ``budget.batch_size / world_size``.
         extra: method-specific scalars, stored in the run record as ``extra_<key>``.
@@ -97,9 +99,10 @@ class UnlearningMethod(L.LightningModule):
 
     name: ClassVar[str] = ""
     # The method's numbers' version: part of every run key of the method (with its name and resolved Config), so a
-    # change that moves its numbers recomputes its runs and nothing else. Built-ins state it in their own class;
-    # tests/test_pinned_numbers.py pins their weights after a few steps and fails until it is bumped. Plugins may
-    # keep 1: their key also carries a hash of their normalised source (docstrings and comments do not count).
+    # change that moves its numbers recomputes its runs and nothing else. Built-ins state it in their registration,
+    # ``@register_method(name, version=N)``; tests/test_pinned_numbers.py pins their weights after a few steps and
+    # fails until it is bumped. Plugins may keep 1: their key also carries a hash of their normalised source
+    # (docstrings and comments do not count).
     version: ClassVar[int] = 1
     Config: ClassVar[type] = MethodConfig
     gradient_masks: list[torch.Tensor] | None = None  # set in prepare() to restrict which weights may change
@@ -150,8 +153,7 @@ class UnlearningMethod(L.LightningModule):
     def retained_classes(self) -> list[int]:
         """The classes the model must keep: every class but c_f and those forgotten by earlier requests of a
         continual sequence (``forgotten_before``). The retain batches, SA's replay and Retrain use exactly these."""
-        gone = {self.forget_class, *self.forgotten_before}
-        return [c for c in range(self.data.num_classes) if c not in gone]
+        return self.data.classes_except(self.forget_class, *self.forgotten_before)
 
     def retain_set(self) -> Dataset:
         """D_r: the training images of :meth:`retained_classes`."""
@@ -282,5 +284,6 @@ class UnlearningMethod(L.LightningModule):
 
 
 def run_unlearning(method: UnlearningMethod, logger: Any = False) -> UnlearningOutcome:
-    """Run an already created method (times only; :func:`unlearnbench.methods.registry.unlearn` also measures memory)."""
+    """Run an already created method (times only; :func:`unlearnbench.methods.registry.unlearn` also measures
+    memory)."""
     return method.run(logger)

@@ -34,11 +34,9 @@ from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
 from unlearnbench.methods.registry import register_method
 
 
-@register_method("esd")
+@register_method("esd", version=1)
 class ESD(UnlearningMethod):
     """ESD (Gandikota et al., 2023), class-conditional: ε_θ(x_t, c_f) → ε*(x_t, ∅) − η(ε*(x_t, c_f) − ε*(x_t, ∅))."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

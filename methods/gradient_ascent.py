@@ -26,11 +26,9 @@ from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
 from unlearnbench.methods.registry import register_method
 
 
-@register_method("ga")
+@register_method("ga", version=1)
 class GradientAscent(UnlearningMethod):
     """Gradient ascent (GA): −L(x_f, c_f) + α·L(x_r, c_r), pixel-sum losses, α = 1e-3."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

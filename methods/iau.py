@@ -45,11 +45,9 @@ from unlearnbench.methods.base import MethodConfig, UnlearningMethod, Unlearning
 from unlearnbench.methods.registry import register_method
 
 
-@register_method("iau")
+@register_method("iau", version=1)
 class IAU(UnlearningMethod):
     """IAU (influence approximation, adapted): one update along ∇L(D_f) − ∇L(D_r); Adam (code) or η-step (paper)."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

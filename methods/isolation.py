@@ -4,10 +4,10 @@ In one long process, memory an earlier run freed (allocator caches, kernel works
 path's first use) is reused without growing the resident set, so the same run measured 0 or 48 MiB depending on
 the order of the grid. Here the runner spawns a child per run (``spawn``: a clean interpreter, safe with CUDA); the
 child loads the shared inputs (data, forget/retain sets, the cached original on the device), then runs
-:func:`unlearnbench.methods.registry.unlearn` inside its memory window (:mod:`unlearnbench.foundation.cost`), and hands back the unlearned
-weights, the outcome and its training curve (Lightning's ``CSVLogger``), which the parent replays into its own
-logger (W&B). Times are measured inside the child exactly as in-process; the start-up of the child is not. The child
-runs with a fixed glibc mmap threshold (see ``MALLOC_MMAP_THRESHOLD``).
+:func:`unlearnbench.methods.registry.unlearn` inside its memory window (:mod:`unlearnbench.foundation.cost`), and
+hands back the unlearned weights, the outcome and its training curve (Lightning's ``CSVLogger``), which the parent
+replays into its own logger (W&B). Times are measured inside the child exactly as in-process; the start-up of the
+child is not. The child runs with a fixed glibc mmap threshold (see ``MALLOC_MMAP_THRESHOLD``).
 """
 
 from __future__ import annotations

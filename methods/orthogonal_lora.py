@@ -61,11 +61,9 @@ def orthogonality_penalty(current: dict[str, torch.Tensor], earlier: list[dict[s
     return total
 
 
-@register_method("o3")
+@register_method("o3", version=1)
 class OrthogonalLoRA(RandomLabel):
     """O3 (Gao et al., 2025): one LoRA per request (r 8, α 16), A ⟂ earlier adapters' A (μ 0.1); random relabelling."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(RandomLabel.Config):

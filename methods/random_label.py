@@ -12,7 +12,8 @@ Options and defaults (``Config``):
 
 * ``alpha`` α = 1e-3 ([code], the SalUn README's command).
 * ``pseudo_label`` = ``next`` ([code]): c′ = (c_f + 1) mod K, a fixed class, as in the current reference code;
-  ``random`` draws c′ uniformly from the other K − 1 classes per sample (the paper and older code) — [open].
+  ``random`` draws c′ uniformly from the other K − 1 classes per sample (the paper and older code) — [open]. In a
+  continual sequence c′ is never a class an earlier request forgot: ``next`` skips to the next retained class.
 * ``forget_label_dropout`` = ``label_dropout`` = 0.1 ([code]): the forget pass and the c′ pass (on forget
   images) and the retain pass each drop labels to the null class independently with p = 0.1, as the reference
   model does in training mode.
@@ -32,11 +33,9 @@ from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
 from unlearnbench.methods.registry import register_method
 
 
-@register_method("rl")
+@register_method("rl", version=1)
 class RandomLabel(UnlearningMethod):
     """Random Label (RL): SalUn's relabelling loss without the mask (forget c_f → stop-grad prediction for c′)."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):
@@ -46,7 +45,8 @@ class RandomLabel(UnlearningMethod):
         pseudo_label: Literal["next", "random"] = "next"
 
     def pseudo_labels(self, n: int, device: torch.device | str) -> torch.Tensor:
-        """c′ ≠ c_f: the next class (c_f + 1) mod K, or a uniformly random other class per sample."""
+        """c′ ∈ :meth:`retained_classes`: the next one after c_f (cyclically: (c_f + 1) mod K unless an earlier
+        request forgot it), or a uniformly random one per sample."""
         others = self.retained_classes()  # never c_f, nor a class forgotten by an earlier request
         if self.config.pseudo_label == "next":
             k = self.model.num_classes

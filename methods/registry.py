@@ -1,7 +1,7 @@
 """Method registry: built-ins by name, third-party plugins by class path or Python entry point.
 
 * Built-ins are listed in ``BUILTIN_METHODS`` (name → ``module:Class``) and imported on first use; each
-  registers itself with ``@register_method("name")``. Listing them (``unlearnbench methods``) reads their
+  registers itself with ``@register_method("name", version=N)``. Listing them (``unlearnbench methods``) reads their
   docstrings from source without importing torch.
 * A plugin is used by class path, ``--methods my_pkg.module:MyMethod``, with nothing installed, or
 * declared as an entry point in group ``unlearnbench.methods`` of an installed distribution::
@@ -12,21 +12,26 @@
   after which it is listed by ``unlearnbench methods`` and usable by name (a built-in of the same name wins).
 
 Hyper-parameters come from the method's ``Config`` dataclass defaults, then ``unlearning.method_args[name]`` of
-the profile, then explicit overrides; an unknown key or a badly typed value is refused with the valid keys.
+the profile, then explicit overrides, each value typed by the config library (jsonargparse, as profiles are) from
+the ``Config``'s annotations; an unknown key is refused with the valid keys, a badly typed value in one line
+naming method, option, expected type and value.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib
 import importlib.util
-import types
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, get_args, get_origin, get_type_hints
 
 if TYPE_CHECKING:
+    from jsonargparse import ArgumentParser
+
     from unlearnbench.datasets import UnlearningDataModule
     from unlearnbench.foundation.config import Profile
     from unlearnbench.foundation.diffusion import ConditionalDiffusion
@@ -64,14 +69,21 @@ class MethodConfigError(MethodError):
     """A method option that does not exist or has the wrong type."""
 
 
-def register_method(name: str) -> Callable[[type[UnlearningMethod]], type[UnlearningMethod]]:
-    """Class decorator: make a method available under ``name`` (and set its ``name`` attribute)."""
+def register_method(name: str, version: int | None = None
+                    ) -> Callable[[type[UnlearningMethod]], type[UnlearningMethod]]:
+    """Class decorator: make a method available under ``name`` (and set its ``name`` attribute).
+
+    ``version``: the version of the method's numbers, set on the class (``cls.version``), part of its run keys.
+    Every built-in states it here; bump it when ``tests/test_pinned_numbers.py`` says the method's numbers changed.
+    """
 
     def decorate(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
         _check_method_class(cls, name)
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise MethodError(f"method name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
         cls.name = name
+        if version is not None:
+            cls.version = int(version)
         _REGISTRY[name] = cls
         return cls
 
@@ -151,8 +163,8 @@ def canonical_name(name: str) -> str:
 
 def method_summary(name: str) -> str:
     """The first line of a method's class docstring, read from its source file without importing it."""
-    target = BUILTIN_METHODS.get(name) or (_plugin_entry_points()[name].value if name in _plugin_entry_points()
-                                           else None)
+    plugins = _plugin_entry_points()
+    target = BUILTIN_METHODS.get(name) or (plugins[name].value if name in plugins else None)
     if target is None or name in _REGISTRY:
         doc = (get_method(name).__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
@@ -170,51 +182,39 @@ def method_summary(name: str) -> str:
 
 
 # -- configuration ---------------------------------------------------------------------------------------------
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+@functools.cache
+def _options_parser(config_cls: type) -> ArgumentParser:
+    """A jsonargparse parser of a ``Config`` dataclass's init fields, typed by their annotations (built once)."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False, default_env=False)
+    parser.add_class_arguments(config_cls)
+    return parser
 
 
-def _coerce(method: str, key: str, tp: Any, value: Any) -> Any:
-    """``value`` checked against the annotation ``tp`` (YAML/CLI strings such as '3e-5' become numbers)."""
-    origin, args = get_origin(tp), get_args(tp)
-    bad = MethodConfigError(f"{method}.{key}: expected {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        if value in args:
-            return value
-        raise MethodConfigError(f"{method}.{key} must be one of {', '.join(map(repr, args))}, got {value!r}")
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
+def _typed_option(method: str, config_cls: type, key: str, value: Any) -> Any:
+    """``value`` as the type of option ``key`` of ``config_cls`` (jsonargparse: YAML/CLI strings such as '3e-5'
+    become numbers, an int becomes a float where a float is declared). Raises MethodConfigError in one line naming
+    the method, the option, the declared type and the value."""
+    from jsonargparse import ArgumentError
+
+    hint = get_type_hints(config_cls).get(key, Any)
+    expected = (f" must be one of {', '.join(map(repr, get_args(hint)))}" if get_origin(hint) is Literal
+                else f": expected {inspect.formatannotation(hint)}")
+    refused = MethodConfigError(f"{method}.{key}{expected}, got {value!r}")
+    if value is None:  # jsonargparse reads None as "not given"; only an annotation that admits None accepts it
+        if hint is Any or type(None) in get_args(hint):
             return None
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(method, key, option, value)
-            except MethodConfigError:
-                continue
-        raise bad
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise bad
-    if tp in (int, float):
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int | float) and (tp is float or float(value).is_integer()):
-            return tp(value)
-        if isinstance(value, str):
-            try:
-                return tp(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str and not isinstance(value, str):
-        raise bad
-    return value
+        raise refused
+    try:
+        return _options_parser(config_cls).parse_object({key: value})[key]
+    except ArgumentError:
+        raise refused from None
 
 
 def build_config(cls: type[UnlearningMethod], values: Mapping[str, Any] | None = None, method: str = "") -> Any:
-    """``cls.Config`` with ``values`` applied; unknown keys and badly typed values raise MethodConfigError."""
+    """``cls.Config`` with ``values`` applied, each typed by the config library (:func:`_typed_option`); unknown
+    keys, badly typed values and values the Config itself refuses raise MethodConfigError."""
     method = method or cls.name or cls.__qualname__
     fields = {f.name: f for f in dataclasses.fields(cls.Config) if f.init}
     values = dict(values or {})
@@ -223,8 +223,7 @@ def build_config(cls: type[UnlearningMethod], values: Mapping[str, Any] | None =
         valid = ", ".join(f"{k} (default {_default(f)!r})" for k, f in fields.items()) or "none"
         raise MethodConfigError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for method "
                                 f"{method!r}; valid options: {valid}")
-    hints = get_type_hints(cls.Config)
-    kwargs = {k: _coerce(method, k, hints.get(k, Any), v) for k, v in values.items()}
+    kwargs = {k: _typed_option(method, cls.Config, k, v) for k, v in values.items()}
     try:
         return cls.Config(**kwargs)
     except (TypeError, ValueError) as err:
@@ -286,41 +285,38 @@ def resolve_entry(entry: str, profile: Profile) -> tuple[str, str, dict[str, Any
     return name, name, {}
 
 
-def create_method(
-    name: str,
-    original: ConditionalDiffusion,
-    forget_class: int,
-    data: UnlearningDataModule,
-    profile: Profile,
-    seed: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    forgotten_before: Sequence[int] = (),
-) -> UnlearningMethod:
-    """Instantiate a method with its Config = defaults ← ``profile.unlearning.method_args[name]`` ← ``overrides``.
+class MethodRequest(TypedDict, total=False):
+    """The optional arguments of one method instance (:func:`create_method`, :func:`unlearn`).
 
-    ``forgotten_before``: the classes earlier requests of a continual sequence removed (``original`` is then the
-    model after those requests); they are excluded from the retained classes like c_f.
+    Attributes:
+        seed: the run seed (default: the profile's).
+        overrides: options applied over ``unlearning.method_args[name]`` of the profile.
+        forgotten_before: the classes earlier requests of a continual sequence removed (the model given as the
+            original is then the model after those requests); they are excluded from the retained classes like c_f.
     """
+
+    seed: int | None
+    overrides: Mapping[str, Any] | None
+    forgotten_before: Sequence[int]
+
+
+def create_method(name: str, original: ConditionalDiffusion, forget_class: int, data: UnlearningDataModule,
+                  profile: Profile, **request: Unpack[MethodRequest]) -> UnlearningMethod:
+    """Instantiate a method with its Config = defaults ← ``profile.unlearning.method_args[name]`` ← ``overrides``
+    (see :class:`MethodRequest` for the optional arguments)."""
     cls = get_method(name)
-    config = build_config(cls, {**_profile_args(name, cls, profile), **(overrides or {})}, name)
+    config = build_config(cls, {**_profile_args(name, cls, profile), **(request.get("overrides") or {})}, name)
+    forgotten_before = request.get("forgotten_before", ())
+    seed = request.get("seed")
     if not forgotten_before:  # a plugin written before continual requests need not accept the argument
         return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed)
     return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed,
                forgotten_before=forgotten_before)
 
 
-def unlearn(
-    name: str,
-    original: ConditionalDiffusion,
-    forget_class: int,
-    data: UnlearningDataModule,
-    profile: Profile,
-    seed: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    logger: Any = False,
-    forgotten_before: Sequence[int] = (),
-) -> UnlearningOutcome:
-    """Create the method and run it inside one memory window: what the runner calls.
+def unlearn(name: str, original: ConditionalDiffusion, forget_class: int, data: UnlearningDataModule,
+            profile: Profile, logger: Any = False, **request: Unpack[MethodRequest]) -> UnlearningOutcome:
+    """:func:`create_method` and run it inside one memory window: what the runner calls.
 
     The shared inputs (the original, the data and its forget/retain sets) exist before the window opens, so the
     peak memory is what the method itself allocates: its model copy, optimiser state, activations, extra batches,
@@ -330,11 +326,9 @@ def unlearn(
     from unlearnbench.foundation.trainer import pick_device
 
     data.forget_dataset(forget_class)  # the shared inputs exist before the memory window opens
-    gone = {forget_class, *forgotten_before}
-    data.subset([c for c in range(data.num_classes) if c not in gone])
+    data.subset(data.classes_except(forget_class, *request.get("forgotten_before", ())))
     with peak_memory(pick_device(profile.runtime)) as memory:
-        method = create_method(name, original, forget_class, data, profile, seed=seed, overrides=overrides,
-                               forgotten_before=forgotten_before)
+        method = create_method(name, original, forget_class, data, profile, **request)
         outcome = method.run(logger)
     if outcome.peak_memory_mb is None:
         outcome.peak_memory_mb, outcome.memory_kind = memory.peak_memory_mb, memory.memory_kind

@@ -1,19 +1,21 @@
 r"""Retrain (the gold standard): train from scratch on the retained classes only, with the pretraining recipe.
 
-Nothing is fine-tuned: the model is :func:`unlearnbench.foundation.pretraining.train_or_load_diffusion` on the classes
-{0..K−1} \ {c_f} — same UNet, steps, optimiser, warm-up, clip, label dropout and EMA as the original model
-([code]), seeded with the profile's seed like the original. Its data module serves the retained classes only, so
-no forget-class image is ever seen.
+Nothing is fine-tuned: the model is :func:`unlearnbench.foundation.pretraining.train_or_load_diffusion` on the
+retained classes {0..K−1} \ {c_f} (in a continual sequence also without the classes earlier requests forgot,
+:meth:`~unlearnbench.methods.base.UnlearningMethod.retained_classes`) — same UNet, steps, optimiser, warm-up,
+clip, label dropout and EMA as the original model ([code]), seeded with the profile's seed like the original. Its
+data module serves the retained classes only, so no forgotten class's image is ever seen.
 
-It is cached (``<cache_dir>/retrain/<key>``), so one Retrain model per forget class serves every run seed and
-every rerun. The outcome always reports the *recorded* training time (``train_seconds`` of the cached metadata)
-as ``unlearn_seconds`` — the reference t_retrain of RTE = t_retrain / t_method — with ``cached`` saying whether it
-was trained now; the actual wall-clock of this call is ``extra["load_seconds"]``. The cache key includes the
-hardware, thread count, precision and library versions, so that recorded time was measured on this hardware. The
-training's peak memory (measured by :func:`unlearnbench.methods.registry.unlearn` under the suite's memory rule) is stored next
-to the cached model (``retrain_cost.json``) and reported again on cache hits. Workers sharing the cache train each
-Retrain model once: a Retrain run holds the cache entry's lock (:func:`unlearnbench.foundation.cache.cache_lock`) from
-the look-up until that peak memory is stored, so a worker that waited for the model loads it with its cost.
+It is cached (``<cache_dir>/retrain/<key>``), so one Retrain model per set of retained classes serves every run
+seed and every rerun. The outcome always reports the *recorded* training time (``train_seconds`` of the cached
+metadata) as ``unlearn_seconds`` — the reference t_retrain of RTE = t_retrain / t_method — with ``cached`` saying
+whether it was trained now; the actual wall-clock of this call is ``extra["load_seconds"]``. The cache key includes
+the hardware, thread count, precision and library versions, so that recorded time was measured on this hardware.
+The training's peak memory (measured by :func:`unlearnbench.methods.registry.unlearn` under the suite's memory
+rule) is stored next to the cached model (``retrain_cost.json``) and reported again on cache hits. Workers sharing
+the cache train each Retrain model once: a Retrain run holds the cache entry's lock
+(:func:`unlearnbench.foundation.cache.cache_lock`) from the look-up until that peak memory is stored, so a worker
+that waited for the model loads it with its cost.
 
 A user's own original model (``--pretrained``) does not change Retrain: it always trains with the *profile's*
 recipe (``pretrain.*`` and ``unet.*``), which is only a fair "never saw the class" reference if the user's model
@@ -41,11 +43,9 @@ from unlearnbench.methods.registry import register_method
 COST_FILE = "retrain_cost.json"
 
 
-@register_method("retrain")
+@register_method("retrain", version=1)
 class Retrain(UnlearningMethod):
     """Retrain (gold standard): from scratch on the retained classes with the pretraining recipe; cached."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config:

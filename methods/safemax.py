@@ -20,8 +20,9 @@ Options and defaults (``Config``):
 * ``trainable`` = ``all`` — our extension for issue 10's control arms: ``forget_embedding`` lets only row c_f of
   the class-embedding table change (the retained classes' rows, the null row and every shared weight stay
   bit-identical, so whatever forgetting it reaches goes through that row alone); ``salun_mask`` restricts the
-  update to SalUn's saliency mask (:mod:`unlearnbench.methods.saliency`, ``mask_ratio`` 0.5, SalUn's defaults; computed in
-  ``prepare()`` and timed as the prior). Gradients are clipped over all parameters, then masked (SalUn's order).
+  update to SalUn's saliency mask (:mod:`unlearnbench.methods.saliency`, ``mask_ratio`` 0.5, SalUn's defaults;
+  computed in ``prepare()`` and timed as the prior). Gradients are clipped over all parameters, then masked
+  (SalUn's order).
 * ``target`` = ``noise`` — [open]: ε_T is a fresh N(0, I) sample independent of x_t (the literal loss); ``zero``
   uses ε_T = 0, the same expected gradient with less variance.
 * ``retain_weight`` β = 0 — [open]: the poster shows L_f only, and β = 0 matches its one-batch-per-step memory
@@ -56,11 +57,9 @@ from unlearnbench.methods.registry import register_method
 from unlearnbench.methods.saliency import embedding_row_masks, saliency, top_fraction_masks
 
 
-@register_method("safemax")
+@register_method("safemax", version=1)
 class SAFEMax(UnlearningMethod):
     """SAFEMax (Spartalis et al., 2025): drive ε_θ(·, t, c_f) to input-independent noise, weight ψ(t)=exp(−λt/T)."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

@@ -16,8 +16,8 @@ Step 2, unlearning: Random Label's loss (see :mod:`unlearnbench.methods.random_l
 
 with the update: backward → clip gradient norm to 1.0 (over all parameters) → multiply gradients by the mask →
 Adam (lr 1e-4, weight decay 0): the base class's ``gradient_masks`` (see
-:meth:`unlearnbench.methods.base.UnlearningMethod.configure_gradient_clipping`); masked-out parameters stay bit-identical
-(tested). The saliency itself is :func:`unlearnbench.methods.saliency.saliency`.
+:meth:`unlearnbench.methods.base.UnlearningMethod.configure_gradient_clipping`); masked-out parameters stay
+bit-identical (tested). The saliency itself is :func:`unlearnbench.methods.saliency.saliency`.
 
 Options and defaults (``Config``, on top of Random Label's ``alpha``, ``pseudo_label``, ``lr``, ``grad_clip``,
 ``label_dropout``, ``forget_label_dropout``): ``mask_ratio`` = 0.5, ``saliency_batch_size`` = 128,
@@ -38,11 +38,9 @@ from unlearnbench.methods.registry import register_method
 from unlearnbench.methods.saliency import saliency, top_fraction_masks
 
 
-@register_method("salun")
+@register_method("salun", version=1)
 class SalUn(RandomLabel):
     """SalUn (Fan et al., ICLR 2024): Random Label updates restricted to the 50 % most forget-salient weights."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(RandomLabel.Config):

@@ -21,7 +21,8 @@ Options and defaults (``Config``):
 * ``gamma`` γ = 1, ``ewc_lambda`` λ = 10 ([code]); ``lr`` = 1e-4 Adam, ``grad_clip`` = 1.0 ([code]).
 * ``label_dropout`` = ``forget_label_dropout`` = 0 ([code]: ``cond_drop_prob = 0`` on both passes).
 * ``replay_per_class`` = 100 — our scaling of the reference's 500 per class at CIFAR-10 scale; drawn with the
-  profile's sampler and seeded. The replay never contains the forget class (tested).
+  profile's sampler and seeded. The replay never contains the forget class (tested), nor, in a continual
+  sequence, a class an earlier request forgot.
 * ``fisher_samples`` = 200 (generated, classes round-robin over all classes as the reference's class-sample folder)
   and ``fisher_timesteps`` = 50 evenly spaced t ∈ S, scaled by T/|S| = 20 to estimate the reference's sum over all
   1000 timesteps (our reduction of its cost: 1000 passes per sample).
@@ -46,11 +47,9 @@ from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
 from unlearnbench.methods.registry import register_method
 
 
-@register_method("sa")
+@register_method("sa", version=1)
 class SelectiveAmnesia(UnlearningMethod):
     """Selective Amnesia (Heng & Soh, 2023): L(noise, c_f) + γ·L(replay) + λ·Σ F (θ − θ*)², γ = 1, λ = 10."""
-
-    version = 1  # of its numbers: bump when tests/test_pinned_numbers.py says they changed
 
     @dataclass
     class Config(MethodConfig):

@@ -14,20 +14,30 @@ Both are 0 where denoising ignores the label. SAFEMax weights its forget loss by
 :math:`\psi(t) = e^{-\lambda t / T}`; where the class signal is small, "stop denoising :math:`c_f`" cannot be told
 apart from "stop denoising". Same images, noise and timesteps for every model (seeded), so curves of different
 models are comparable.
+
+A measured curve is stored with its meta (``class_signal.json``); :func:`curve_identity` (``CLASS_SIGNAL_VERSION``
+and the original model's identity) says when a stored curve may be reused (:func:`stored_curves`). The code
+fingerprint in the meta is provenance only.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 
-from unlearnbench.foundation.cache import atomic_path, write_json_atomic
+from unlearnbench.foundation.cache import atomic_path, to_jsonable, write_json_atomic
 from unlearnbench.foundation.config import Profile
 from unlearnbench.foundation.diffusion import NUM_TRAIN_TIMESTEPS, ConditionalDiffusion
+from unlearnbench.foundation.report_files import pyplot, save_figure
 
 DEFAULT_TIMESTEPS = (1, 10, 25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, 999)
+# Bump when the numbers :func:`class_signal` computes change (its formula, noise, timesteps or image selection):
+# stored curves carry it in their meta (:func:`curve_identity`) and are measured again under a new version.
+CLASS_SIGNAL_VERSION = 1
 
 
 @torch.inference_mode()
@@ -86,13 +96,8 @@ def write_class_signal(rows: list[dict], out_dir: str | Path, meta: dict) -> pd.
     with atomic_path(out / "class_signal.csv") as tmp:
         frame.to_csv(tmp, index=False)
     write_json_atomic(out / "class_signal.json", meta)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     mean = frame.groupby("t")[["d_null", "d_swap"]].mean()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.2), dpi=120)
     for _, group in frame.groupby("class"):
         ax.plot(group["t"], group["d_swap"], color="tab:blue", alpha=0.15, lw=0.8)
     ax.plot(mean.index, mean["d_swap"], "o-", color="tab:blue", label="D_swap(t): label c vs c+1 (mean over classes)")
@@ -111,9 +116,37 @@ def write_class_signal(rows: list[dict], out_dir: str | Path, meta: dict) -> pd.
     ax.set_title(f"Where in t is the class? {meta.get('model', '')}", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(out / "class_signal.png") as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    save_figure(fig, out / "class_signal.png")
+    return frame
+
+
+def curve_identity(profile: Profile, images_per_class: int, pretrained: str | None = None) -> dict[str, Any]:
+    """What a measured curve depends on, as JSON values: :data:`CLASS_SIGNAL_VERSION`, the original model (its
+    UNet, pretraining steps and :func:`~unlearnbench.foundation.pretraining.original_identity`: the cache key of
+    the trained original, or the content hash of ``pretrained``), the images per class and the seed.
+
+    Stored in ``class_signal.json`` by :func:`measure_original`; stored curves whose meta has the same values can be
+    reused. The code fingerprint the meta also records is provenance, never compared.
+    """
+    from unlearnbench.foundation.pretraining import original_identity
+
+    return to_jsonable({"class_signal_version": CLASS_SIGNAL_VERSION, "unet": vars(profile.unet),
+                        "pretrain_steps": profile.pretrain.steps,
+                        "original_identity": original_identity(profile, pretrained),
+                        "images_per_class": images_per_class, "seed": profile.seed})
+
+
+def stored_curves(out_dir: str | Path, identity: dict[str, Any]) -> pd.DataFrame | None:
+    """The curves stored under ``out_dir`` if its ``class_signal.json`` has every value of ``identity``
+    (:func:`curve_identity`), else None (none there, unreadable, or measured for another model or version)."""
+    out = Path(out_dir)
+    try:
+        meta = json.loads((out / "class_signal.json").read_text())
+        frame = pd.read_csv(out / "class_signal.csv")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or any(meta.get(key) != value for key, value in identity.items()):
+        return None
     return frame
 
 
@@ -137,8 +170,8 @@ def measure_original(profile: Profile, images_per_class: int, out_dir: str | Pat
     keep = select_per_class(labels, images_per_class)
     rows = class_signal(model.to(device), images[keep], labels[keep], seed=profile.seed)
     params = sum(p.numel() for p in model.unet.parameters())
-    meta = {"profile": profile.name, "unet": vars(profile.unet), "pretrain_steps": profile.pretrain.steps,
+    meta = {"profile": profile.name, **curve_identity(profile, images_per_class, pretrained),
             "parameters": params, "model": f"{params / 1e6:.2f}M parameters, {profile.name}",
-            "images_per_class": images_per_class, "seed": profile.seed, "pretrained": pretrained,
-            "hardware": hardware_label(hardware(device)), "code": code_fingerprint("model"), "command": command}
+            "pretrained": pretrained, "hardware": hardware_label(hardware(device)),
+            "code_fingerprint": code_fingerprint(), "command": command}  # code_fingerprint: provenance only
     return write_class_signal(rows, out_dir, meta)

@@ -1,25 +1,32 @@
 """The one evaluator every method is scored by (METHODS.md, "Evaluation protocol").
 
-For a model and a forget class c_f, with the protocol's sampler (CFG) and seed:
+For a model and the classes forgotten so far — one forget class c_f, or the requests of a continual sequence —
+with the protocol's sampler (CFG) and seed:
 
-1. generate N = ``forget_samples`` images of c_f and M = ``retain_samples_per_class`` of every retained class
-   (:meth:`Evaluator.generate`). The initial noise of class c is drawn from its own generator seeded with
-   ``seed * 10007 + c``, so the first M samples of a class are the same noise whichever class is forgotten: the
-   original model is sampled *once* (max(N, M) per class) and scored for every forget class
-   (:meth:`SampleSet.take`); nothing is sampled twice;
-2. read them with the committed yardstick (:mod:`unlearnbench.foundation.yardstick`; batched,
-   ``torch.inference_mode``): the clean *classifier* and the noise-aware *reader*;
-3. forgetting on the N images: the reader's recognised rate (the honest forgetting score), unrecognisable rate and
-   dominant reading; the classifier's UA, mean entropy H (natural log), mean P(c_f) and predicted-class histogram
-   (:mod:`unlearnbench.metrics.forgetting`); the forget-class distance: FID and KID between the N images and the real test
-   images of c_f;
-4. retained quality on the M·(K−1) images: the classifier's per-class accuracy acc_c and their mean, the reader's
-   accuracy, FID and KID (± its std over subsets; on features divided by the real features' RMS, see
-   :func:`unlearnbench.metrics.fid.feature_scale`) against the real *test* images of the retained classes (at most
-   ``real_per_class`` each) in the configured feature space (:mod:`unlearnbench.metrics.fid`; the real features are cached);
-5. optionally a grid PNG (first 8 samples of each class, forget row marked; :mod:`unlearnbench.metrics.grid`).
+1. generate N = ``forget_samples`` images of every forgotten class and M = ``retain_samples_per_class`` of every
+   retained class (:meth:`Evaluator.generate`, :meth:`Evaluator.counts`). The initial noise of class c is drawn
+   from its own generator seeded with ``seed * 10007 + c``, so the first M samples of a class are the same noise
+   whichever classes are forgotten: the original model is sampled *once* (max(N, M) per class) and scored for every
+   forget class (:meth:`SampleSet.take`); nothing is sampled twice;
+2. read them once with the committed yardstick (:mod:`unlearnbench.foundation.yardstick`; batched,
+   ``torch.inference_mode``): the clean *classifier* (its logits and, in the default feature space, its features
+   from the same pass) and the noise-aware *reader* (:meth:`Evaluator.read`);
+3. forgetting on the N images of each forgotten class: the reader's recognised rate (the honest forgetting score)
+   and the classifier's UA; for a single forget class also the reader's unrecognisable rate and dominant reading,
+   the classifier's mean entropy H (natural log), mean P(c_f) and predicted-class histogram
+   (:mod:`unlearnbench.metrics.forgetting`), and the forget-class distance: FID and KID between the N images and
+   the real test images of c_f;
+4. retained quality on the M images of each retained class: the classifier's per-class accuracy acc_c and their
+   mean, the reader's accuracy, FID and KID (± its std over subsets; on features divided by the real features'
+   RMS, see :func:`unlearnbench.metrics.fid.feature_scale`) against the real *test* images of the retained classes
+   (at most ``real_per_class`` each) in the configured feature space (:mod:`unlearnbench.metrics.fid`; the real
+   features are cached on disk, their scale and per-class-set moments in memory);
+5. optionally a grid PNG (first 8 samples of each class, the last forgotten row marked;
+   :mod:`unlearnbench.metrics.grid`).
 
-Scoring (:meth:`Evaluator.score`) is a pure function of the samples, the committed yardstick and the real images.
+Both entry points share that one path: :meth:`Evaluator.score` (one forget class, a flat
+:class:`EvaluationResult`) is :meth:`Evaluator.score_forgotten` (several, a dict) with one class plus the
+single-class figures. Scoring is a pure function of the samples, the committed yardstick and the real images.
 """
 
 from __future__ import annotations
@@ -33,14 +40,15 @@ from pathlib import Path
 import torch
 
 from unlearnbench.datasets import UnlearningDataModule
-from unlearnbench.foundation.config import EvaluationConfig, SamplerConfig
+from unlearnbench.foundation.classifier import EvalClassifier
+from unlearnbench.foundation.config import EvaluationConfig, RuntimeConfig, SamplerConfig
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.foundation.yardstick import Yardstick
 from unlearnbench.metrics.fid import (
+    ClassifierFeatures,
     RealFeatures,
     build_feature_extractor,
     extract_features,
-    feature_scale,
     frechet_distance,
     kernel_distance,
     real_features,
@@ -86,6 +94,42 @@ class SampleSet:
             parts.append(idx[:n])
         keep = torch.cat(parts)
         return SampleSet(self.images[keep], self.labels[keep], dict(counts))
+
+
+@dataclass
+class Reading:
+    """The yardstick's reading of N images: classifier logits (N, K), reader logits (N, K + 1) and, when asked
+    for, their features in the FID space (N, D)."""
+
+    logits: torch.Tensor
+    reader_logits: torch.Tensor
+    features: torch.Tensor | None = None
+
+    def of(self, mask: torch.Tensor) -> Reading:
+        """The reading of the images selected by the boolean ``mask`` (N,), in their order."""
+        return Reading(self.logits[mask], self.reader_logits[mask],
+                       None if self.features is None else self.features[mask])
+
+
+@dataclass
+class ScoredSamples:
+    """What every score of a sample set shares (:meth:`Evaluator.scored`): the samples scored (exactly the
+    protocol's counts), the forgotten classes (request order) with the yardstick's reading of each one's samples,
+    its recognised rate and UA, the retained-quality figures, the evaluation seed and the scoring's start time
+    (``time.perf_counter``)."""
+
+    samples: SampleSet
+    forgotten: list[int]
+    of_class: dict[int, Reading]
+    quality: dict
+    seed: int
+    start: float
+    recognised: dict[int, float]
+    ua: dict[int, float]
+
+    def seconds(self) -> float:
+        """Sampling plus scoring time so far."""
+        return self.samples.seconds + time.perf_counter() - self.start
 
 
 @dataclass
@@ -154,7 +198,8 @@ class EvaluationResult:
 
 
 class Evaluator:
-    """Scores any ``ConditionalDiffusion`` against a forget class with one fixed protocol.
+    """Scores any ``ConditionalDiffusion`` against one forget class, or the classes forgotten by a sequence of
+    requests, with one fixed protocol (see the module docstring).
 
     Args:
         yardstick: the committed evaluation networks (moved to ``device``, kept in eval mode).
@@ -162,6 +207,8 @@ class Evaluator:
         sampler: the protocol's sampler (kind, steps, CFG w).
         config: the evaluation protocol (sample counts, batch, FID feature space, seed).
         cache_dir: where the real images' features are cached.
+        device: where models are sampled and the yardstick reads.
+        progress: show progress bars.
 
     Raises:
         InceptionWeightsError: ``config.fid_features == "inception"`` without a usable weights file.
@@ -183,6 +230,9 @@ class Evaluator:
         self.progress = progress
         self.extractor = build_feature_extractor(config, self.classifier, data.channels, data.config.image_size,
                                                  yardstick.name).to(self.device)
+        # the FID space is the classifier's own pre-logits features: its logits and features come from one pass
+        self.one_pass = (isinstance(self.extractor, ClassifierFeatures) and self.extractor.classifier is self.classifier
+                         and isinstance(self.classifier, EvalClassifier))
         self._real: RealFeatures | None = None
 
     def real_features(self) -> RealFeatures:
@@ -192,14 +242,17 @@ class Evaluator:
                                        self.config.real_per_class, self.config.batch_size, self.progress)
         return self._real
 
-    def counts(self, forget_class: int) -> dict[int, int]:
-        """The protocol's sample counts for a forget class: N of c_f first, then M of each retained class."""
-        return self.continual_counts([forget_class])
+    def counts(self, *forgotten: int) -> dict[int, int]:
+        """The protocol's sample counts: N of every forgotten class (request order), then M of every retained
+        class (ascending)."""
+        gone = [self.data.check_class(c) for c in forgotten]
+        return {**{c: self.config.forget_samples for c in gone},
+                **{c: self.config.retain_samples_per_class for c in self.data.classes_except(*gone)}}
 
     def all_classes_counts(self) -> dict[int, int]:
         """max(N, M) samples of every class: one sample set from which every forget class's set is a prefix."""
         n = max(self.config.forget_samples, self.config.retain_samples_per_class)
-        return {c: n for c in range(self.data.num_classes)}
+        return dict.fromkeys(self.data.classes_except(), n)
 
     def generate(self, model: ConditionalDiffusion, counts: dict[int, int], seed: int | None = None,
                  desc: str = "sampling") -> SampleSet:
@@ -218,7 +271,7 @@ class Evaluator:
 
     def evaluate(self, model: ConditionalDiffusion, forget_class: int, seed: int | None = None,
                  grid_path: str | Path | None = None) -> EvaluationResult:
-        """Generate, read and score (see the module docstring); deterministic for a fixed ``seed``.
+        """Generate :meth:`counts` of ``forget_class`` and :meth:`score` them; deterministic for a fixed ``seed``.
 
         Raises:
             ValueError: ``forget_class`` outside the data's classes, or a model with another class count.
@@ -226,59 +279,82 @@ class Evaluator:
         samples = self.generate(model, self.counts(forget_class), seed, desc=f"evaluating (forget {forget_class})")
         return self.score(samples, forget_class, seed, grid_path)
 
-    def read(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(classifier logits (N, K), reader logits (N, K + 1)) for images, batched."""
+    def evaluate_forgotten(self, model: ConditionalDiffusion, forgotten: Sequence[int], seed: int | None = None,
+                           grid_path: str | Path | None = None) -> dict:
+        """Continual requests: generate :meth:`counts` of the classes ``forgotten`` and :meth:`score_forgotten`
+        them."""
+        samples = self.generate(model, self.counts(*forgotten), seed, desc=f"evaluating (forgotten {list(forgotten)})")
+        return self.score_forgotten(samples, forgotten, seed, grid_path)
+
+    def read(self, images: torch.Tensor, with_features: bool = False) -> Reading:
+        """The yardstick's reading of ``images``, batched: classifier and reader logits and, ``with_features``,
+        their features in the FID space. In the classifier's own feature space the classifier runs once per image
+        for both its logits and its features."""
+        batch_size = self.config.batch_size
         with torch.inference_mode():
-            return (self.classifier.predict_logits(images, self.config.batch_size),
-                    self.reader.predict_logits(images, self.config.batch_size))
+            reader_logits = self.reader.predict_logits(images, batch_size)
+            if not with_features:
+                return Reading(self.classifier.predict_logits(images, batch_size), reader_logits)
+            if self.one_pass:
+                logits, features = self.extractor.logits_and_features(images, batch_size)
+            else:
+                logits = self.classifier.predict_logits(images, batch_size)
+                features = extract_features(self.extractor, images, batch_size)
+        return Reading(logits, reader_logits, features)
 
     def reading_name(self, reading: int) -> str:
+        """The name of a reader output: a class name, or "unrecognisable" for output K."""
         return UNRECOGNISABLE if reading == self.data.num_classes else self.data.class_names[reading]
+
+    def scored(self, samples: SampleSet, forgotten: Sequence[int], seed: int | None = None) -> ScoredSamples:
+        """The one scoring path: the samples of :meth:`counts` of ``forgotten`` (taken from ``samples`` when it holds
+        more or another order), read once; the recognised rate and UA of every forgotten class on its N samples,
+        and the retained quality (:meth:`retained_quality`) on the classes still kept."""
+        counts = self.counts(*forgotten)
+        if list(samples.counts.items()) != list(counts.items()):
+            samples = samples.take(counts)
+        seed = self.config.seed if seed is None else int(seed)
+        start = time.perf_counter()
+        gone = list(counts)[:len(forgotten)]
+        kept = self.data.classes_except(*gone)
+        reading = self.read(samples.images, with_features=True)
+        labels = samples.labels
+        of_class = {c: reading.of(labels == c) for c in gone}
+        keep = torch.isin(labels, torch.tensor(kept))
+        quality = self.retained_quality(reading.of(keep), labels[keep], kept, seed)
+        return ScoredSamples(samples, gone, of_class, quality, seed, start,
+                             recognised={c: recognised_rate(r.reader_logits, c) for c, r in of_class.items()},
+                             ua={c: unlearning_accuracy(r.logits, c) for c, r in of_class.items()})
 
     def score(self, samples: SampleSet, forget_class: int, seed: int | None = None,
               grid_path: str | Path | None = None) -> EvaluationResult:
-        """Every figure of the protocol from a sample set holding exactly :meth:`counts` of ``forget_class``."""
+        """Every figure of the protocol for one forget class: :meth:`scored` with that class, plus the
+        single-class figures of its N samples (see the module docstring)."""
         c_f = self.data.check_class(forget_class)
-        if samples.counts != self.counts(c_f):
-            samples = samples.take(self.counts(c_f))
-        seed = self.config.seed if seed is None else int(seed)
-        cfg = self.config
-        start = time.perf_counter()
-        retained = [c for c in range(self.data.num_classes) if c != c_f]
+        scored = self.scored(samples, [c_f], seed)
+        cfg, seed, forget = self.config, scored.seed, scored.of_class[c_f]
         real = self.real_features()
-        images, labels = samples.images, samples.labels
-        logits, reader_logits = self.read(images)
-        forget = slice(0, cfg.forget_samples)
-        retain = slice(cfg.forget_samples, None)
-        features = extract_features(self.extractor, images, cfg.batch_size)
-        quality = self.retained_quality(logits[retain], reader_logits[retain], labels[retain], features[retain],
-                                        retained, seed)
-        real_forget = real.of_classes([c_f])
-        forget_kid, forget_kid_std = kernel_distance(real_forget, features[forget], cfg.kid_subsets, seed=seed,
-                                                     scale=feature_scale(real.features))
-        dominant, share = dominant_reading(reader_logits[forget])
-
-        if grid_path is not None:
-            title = f"forget class {c_f} | {self.sampler.describe()} | seed {seed}"
-            grid_path = save_sample_grid(images, labels, grid_path, self.data.class_names, c_f,
-                                         GRID_PER_CLASS, title=title)
+        forget_kid, forget_kid_std = kernel_distance(real.of_classes([c_f]), forget.features, cfg.kid_subsets,
+                                                     seed=seed, scale=real.scale)
+        dominant, share = dominant_reading(forget.reader_logits)
+        grid_path = self.save_grid(scored, grid_path, f"forget class {c_f}")
         return EvaluationResult(
             forget_class=c_f,
             forget_class_name=self.data.class_names[c_f],
-            recognised_rate=recognised_rate(reader_logits[forget], c_f),
-            unrecognisable_rate=unrecognisable_rate(reader_logits[forget]),
+            recognised_rate=scored.recognised[c_f],
+            unrecognisable_rate=unrecognisable_rate(forget.reader_logits),
             dominant_class=dominant,
             dominant_class_name=self.reading_name(dominant),
             dominant_share=share,
-            ua=unlearning_accuracy(logits[forget], c_f),
-            forget_entropy=mean_entropy(logits[forget]),
-            forget_prob=mean_class_probability(logits[forget], c_f),
-            forget_histogram=class_histogram(logits[forget]),
-            forget_fid=frechet_distance(real_forget, features[forget]),
+            ua=scored.ua[c_f],
+            forget_entropy=mean_entropy(forget.logits),
+            forget_prob=mean_class_probability(forget.logits, c_f),
+            forget_histogram=class_histogram(forget.logits),
+            forget_fid=frechet_distance(real.moments([c_f]), forget.features),
             forget_kid=forget_kid,
             forget_kid_std=forget_kid_std,
-            forget_real_images=len(real_forget),
-            **quality,
+            forget_real_images=real.moments([c_f]).count,
+            **scored.quality,
             kid_subsets=cfg.kid_subsets,
             fid_features=self.extractor.name,
             fid_real_split=REAL_SPLIT,
@@ -294,81 +370,59 @@ class Evaluator:
             forget_samples=cfg.forget_samples,
             retain_samples_per_class=cfg.retain_samples_per_class,
             seed=seed,
-            eval_seconds=samples.seconds + time.perf_counter() - start,
-            grid_path=None if grid_path is None else str(grid_path),
+            eval_seconds=scored.seconds(),
+            grid_path=grid_path,
         )
-
-    def retained_quality(self, logits: torch.Tensor, reader_logits: torch.Tensor, labels: torch.Tensor,
-                         features: torch.Tensor, retained: list[int], seed: int) -> dict:
-        """The retained-class figures of samples of the classes ``retained``: per-class and mean accuracy of the
-        classifier, the reader's accuracy, FID and KID (± std) against the real test images of those classes."""
-        real = self.real_features()
-        real_retained = real.of_classes(retained)
-        per_class = per_class_accuracy(logits, labels, retained)
-        reader_per_class = per_class_accuracy(reader_logits, labels, retained)
-        kid, kid_std = kernel_distance(real_retained, features, self.config.kid_subsets, seed=seed,
-                                       scale=feature_scale(real.features))
-        return {"retain_accuracy": sum(per_class) / len(per_class), "retain_classes": retained,
-                "retain_accuracy_per_class": per_class,
-                "reader_retain_accuracy": sum(reader_per_class) / len(reader_per_class),
-                "fid": frechet_distance(real_retained, features), "kid": kid, "kid_std": kid_std,
-                "fid_real_images": len(real_retained)}
-
-    def continual_counts(self, forgotten: Sequence[int]) -> dict[int, int]:
-        """N samples of every forgotten class (request order), then M of every class still kept."""
-        gone = [self.data.check_class(c) for c in forgotten]
-        kept = [c for c in range(self.data.num_classes) if c not in gone]
-        return {**{c: self.config.forget_samples for c in gone},
-                **{c: self.config.retain_samples_per_class for c in kept}}
-
-    def evaluate_forgotten(self, model: ConditionalDiffusion, forgotten: Sequence[int], seed: int | None = None,
-                           grid_path: str | Path | None = None) -> dict:
-        """Continual requests: generate :meth:`continual_counts` and :meth:`score_forgotten` them."""
-        samples = self.generate(model, self.continual_counts(forgotten), seed, desc=f"evaluating (forgotten "
-                                f"{list(forgotten)})")
-        return self.score_forgotten(samples, forgotten, seed, grid_path)
 
     def score_forgotten(self, samples: SampleSet, forgotten: Sequence[int], seed: int | None = None,
                         grid_path: str | Path | None = None) -> dict:
-        """The scores of a model after a sequence of requests: for *every* class forgotten so far the reader's
-        recognised rate and the classifier's UA on its N samples (``recognised_by_class``, their mean and max), and
-        the retained quality (:meth:`retained_quality`) on the classes still kept. Same sampler, seed, noise and
-        yardstick as :meth:`score`, so step 1 reads like a one-class run on the same samples."""
-        counts = self.continual_counts(forgotten)
-        if samples.counts != counts:
-            samples = samples.take(counts)
-        seed = self.config.seed if seed is None else int(seed)
-        start = time.perf_counter()
-        gone = list(counts)[:len(forgotten)]
-        kept = [c for c in range(self.data.num_classes) if c not in gone]
-        logits, reader_logits = self.read(samples.images)
-        labels = samples.labels
-        recognised = {c: recognised_rate(reader_logits[labels == c], c) for c in gone}
-        ua = {c: unlearning_accuracy(logits[labels == c], c) for c in gone}
-        keep = torch.isin(labels, torch.tensor(kept))
-        features = extract_features(self.extractor, samples.images[keep], self.config.batch_size)
-        quality = self.retained_quality(logits[keep], reader_logits[keep], labels[keep], features, kept, seed)
-        if grid_path is not None:
-            grid_path = save_sample_grid(samples.images, labels, grid_path, self.data.class_names, gone[-1],
-                                         GRID_PER_CLASS, title=f"forgotten {gone} | {self.sampler.describe()} | "
-                                         f"seed {seed}")
+        """The scores of a model after a sequence of requests (:meth:`scored`): for *every* class forgotten so far
+        the reader's recognised rate and the classifier's UA on its N samples (``recognised_by_class``, their mean
+        and max), and the retained quality on the classes still kept; one request reads exactly like
+        :meth:`score` of that class."""
+        scored = self.scored(samples, forgotten, seed)
+        gone, recognised, ua = scored.forgotten, scored.recognised, scored.ua
+        grid_path = self.save_grid(scored, grid_path, f"forgotten {gone}")
         names = self.data.class_names
         return {"forgotten": gone, "forgotten_names": [names[c] for c in gone],
                 "recognised_by_class": {names[c]: r for c, r in recognised.items()},
                 "ua_by_class": {names[c]: u for c, u in ua.items()},
                 "recognised_mean": sum(recognised.values()) / len(gone), "recognised_max": max(recognised.values()),
-                "ua_mean": sum(ua.values()) / len(gone), **quality, "sampler": self.sampler.describe(),
+                "ua_mean": sum(ua.values()) / len(gone), **scored.quality, "sampler": self.sampler.describe(),
                 "forget_samples": self.config.forget_samples,
-                "retain_samples_per_class": self.config.retain_samples_per_class, "eval_seed": seed,
+                "retain_samples_per_class": self.config.retain_samples_per_class, "eval_seed": scored.seed,
                 "fid_features": self.extractor.name, "yardstick": self.yardstick.fingerprint,
-                "eval_seconds": samples.seconds + time.perf_counter() - start,
-                "grid_path": None if grid_path is None else str(grid_path)}
+                "eval_seconds": scored.seconds(), "grid_path": grid_path}
 
-    def relearning(self, model: ConditionalDiffusion, forget_class: int, runtime, seed: int,
+    def retained_quality(self, reading: Reading, labels: torch.Tensor, retained: list[int], seed: int) -> dict:
+        """The retained-class figures of samples of the classes ``retained`` (their ``reading`` and ``labels``):
+        per-class and mean accuracy of the classifier, the reader's accuracy, FID and KID (± std) against the real
+        test images of those classes."""
+        real = self.real_features()
+        per_class = per_class_accuracy(reading.logits, labels, retained)
+        reader_per_class = per_class_accuracy(reading.reader_logits, labels, retained)
+        kid, kid_std = kernel_distance(real.of_classes(retained), reading.features, self.config.kid_subsets,
+                                       seed=seed, scale=real.scale)
+        return {"retain_accuracy": sum(per_class) / len(per_class), "retain_classes": retained,
+                "retain_accuracy_per_class": per_class,
+                "reader_retain_accuracy": sum(reader_per_class) / len(reader_per_class),
+                "fid": frechet_distance(real.moments(retained), reading.features), "kid": kid, "kid_std": kid_std,
+                "fid_real_images": real.moments(retained).count}
+
+    def save_grid(self, scored: ScoredSamples, grid_path: str | Path | None, title: str) -> str | None:
+        """The sample grid of a scored set (last forgotten row marked) at ``grid_path``, if one is given."""
+        if grid_path is None:
+            return None
+        images, labels = scored.samples.images, scored.samples.labels
+        return str(save_sample_grid(images, labels, grid_path, self.data.class_names, scored.forgotten[-1],
+                                    GRID_PER_CLASS, title=f"{title} | {self.sampler.describe()} | seed {scored.seed}"))
+
+    def relearning(self, model: ConditionalDiffusion, forget_class: int, runtime: RuntimeConfig, seed: int,
                    run_seed: int) -> dict:
-        """The relearning attack (:mod:`unlearnbench.metrics.relearning`) on a copy of ``model``: the reader's recognised rate
-        and the classifier's UA of c_f samples after it, and the recognised rate at each reading step
-        (``relearn_curve``: [[step, rate], …]). Empty when ``relearn_steps`` is 0."""
+        """The relearning attack (:mod:`unlearnbench.metrics.relearning`) on a copy of ``model``, trained under
+        ``run_seed``: the reader's recognised rate and the classifier's UA of c_f samples (sampled under ``seed``)
+        after it, and the recognised rate at each reading step (``relearn_curve``: [[step, rate], …]). Empty when
+        ``relearn_steps`` is 0."""
         from unlearnbench.metrics.relearning import forget_class_images, relearn
 
         cfg = self.config
@@ -381,9 +435,9 @@ class Evaluator:
 
         def read(attacked: ConditionalDiffusion) -> dict:
             samples = self.generate(attacked, {forget_class: n}, seed, desc=f"relearning (forget {forget_class})")
-            logits, reader_logits = self.read(samples.images)
-            return {"recognised": recognised_rate(reader_logits, forget_class),
-                    "ua": unlearning_accuracy(logits, forget_class)}
+            reading = self.read(samples.images)
+            return {"recognised": recognised_rate(reading.reader_logits, forget_class),
+                    "ua": unlearning_accuracy(reading.logits, forget_class)}
 
         readings = relearn(model, images, forget_class, cfg, runtime, run_seed, read)
         last = readings[cfg.relearn_steps]

@@ -22,11 +22,12 @@ follow from the cached rows without touching the extractor again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ from tqdm.auto import tqdm
 
 from unlearnbench.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
 from unlearnbench.foundation.config import EvaluationConfig
+from unlearnbench.foundation.provenance import file_hash, tensors_hash
 
 if TYPE_CHECKING:
     from unlearnbench.datasets import UnlearningDataModule
@@ -47,24 +49,6 @@ if TYPE_CHECKING:
 
 class InceptionWeightsError(RuntimeError):
     """Inception FID was requested but its TorchScript weights file is missing or unusable."""
-
-
-def _hash_state(module: nn.Module) -> str:
-    """sha256 of every tensor in ``module.state_dict()`` (names, dtypes, shapes and bytes)."""
-    h = hashlib.sha256()
-    for key, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{key}:{t.dtype}:{tuple(tensor.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 class FeatureExtractor(nn.Module):
@@ -106,7 +90,7 @@ class ClassifierFeatures(FeatureExtractor):
         super().__init__()
         self.classifier = classifier
         self.name = f"classifier:{name}"
-        self.fingerprint = _hash_state(classifier)
+        self.fingerprint = tensors_hash(classifier.state_dict().items())
         device = next(classifier.parameters()).device
         with torch.inference_mode():
             probe = torch.zeros(1, channels, image_size, image_size, device=device)
@@ -115,6 +99,21 @@ class ClassifierFeatures(FeatureExtractor):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.classifier.eval()
         return self.classifier.features(x).flatten(1).float()
+
+    @torch.inference_mode()
+    def logits_and_features(self, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the classifier's logits (N, K), these features (N, D)) of ``images`` from one pass of its backbone, in
+        batches on its device; CPU float32, equal to ``classifier.predict_logits`` and :func:`extract_features` (the
+        logits are the classifier's head applied to its pre-logits features, as in its own forward pass)."""
+        head = self.classifier.net.get_classifier()
+        logits, features = [], []
+        for chunk in images.split(batch_size):
+            pre_logits = self.classifier.eval().features(chunk.to(self.device))
+            logits.append(head(pre_logits).float().cpu())
+            features.append(pre_logits.flatten(1).float().cpu())
+        if not features:
+            return torch.empty(0, self.classifier.num_classes), torch.empty(0, self.num_features)
+        return torch.cat(logits), torch.cat(features)
 
 
 class InceptionFeatures(FeatureExtractor):
@@ -152,7 +151,7 @@ class InceptionFeatures(FeatureExtractor):
             ) from err
         self.net.eval()
         self.name = f"inception-v3:{path.name}"
-        self.fingerprint = _hash_file(path)
+        self.fingerprint = file_hash(path)
         with torch.inference_mode():
             probe = torch.zeros(1, 3, self.INPUT_SIZE, self.INPUT_SIZE)
             self.num_features = int(self.forward(probe).shape[-1])
@@ -197,24 +196,44 @@ def extract_features(extractor: FeatureExtractor, images: torch.Tensor, batch_si
     return torch.cat(out) if out else torch.empty(0, extractor.num_features)
 
 
+@dataclass(frozen=True)
+class FeatureMoments:
+    """Σf (D,), Σfᵀf (D, D) in float64 and n of a feature set (N, D): what torchmetrics' FID accumulates for one
+    side, so the real side of a distance is computed once and reused (:meth:`RealFeatures.moments`)."""
+
+    total: torch.Tensor
+    outer: torch.Tensor
+    count: int
+
+    @classmethod
+    def of(cls, features: torch.Tensor) -> FeatureMoments:
+        """The moments of ``features`` (N, D), computed in float64 on their device."""
+        f = features.to(torch.float64)
+        return cls(f.sum(dim=0), f.t().mm(f), len(f))
+
+
 class FIDScorer:
     """torchmetrics ``FrechetInceptionDistance`` on a :class:`FeatureExtractor`; real side set from features.
 
-    ``real_features`` (N, D) become the metric's real states Σf, Σfᵀf and n in float64: exactly what
-    ``update(real=True)`` would accumulate from the same features, without running the extractor again.
+    ``real`` — real features (N, D), or their :class:`FeatureMoments` — become the metric's real states Σf, Σfᵀf
+    and n in float64: exactly what ``update(real=True)`` would accumulate from the same features, without running
+    the extractor again.
     """
 
-    def __init__(self, extractor: FeatureExtractor, real_features: torch.Tensor) -> None:
+    def __init__(self, extractor: FeatureExtractor, real: torch.Tensor | FeatureMoments) -> None:
         d = extractor.num_features
-        if real_features.ndim != 2 or real_features.shape[1] != d:
-            raise ValueError(f"real features must be (N, {d}), got {tuple(real_features.shape)}")
+        if isinstance(real, torch.Tensor):
+            if real.ndim != 2 or real.shape[1] != d:
+                raise ValueError(f"real features must be (N, {d}), got {tuple(real.shape)}")
+            real = FeatureMoments.of(real.to(extractor.device))
+        elif real.total.shape != (d,):
+            raise ValueError(f"real feature moments must be of dimension {d}, got {tuple(real.total.shape)}")
         self.extractor = extractor
         self.metric = FrechetInceptionDistance(feature=extractor, reset_real_features=False, normalize=True)
         self.metric.to(extractor.device)
-        f = real_features.to(extractor.device, torch.float64)
-        self.metric.real_features_sum = f.sum(dim=0)
-        self.metric.real_features_cov_sum = f.t().mm(f)
-        self.metric.real_features_num_samples = torch.tensor(len(f), dtype=torch.long, device=f.device)
+        self.metric.real_features_sum = real.total.to(extractor.device)
+        self.metric.real_features_cov_sum = real.outer.to(extractor.device)
+        self.metric.real_features_num_samples = torch.tensor(real.count, dtype=torch.long, device=extractor.device)
 
     def update(self, images: torch.Tensor, batch_size: int = 500) -> FIDScorer:
         """Add generated images (the extractor's input) to the fake statistics, batch by batch."""
@@ -228,10 +247,11 @@ class FIDScorer:
         return float(self.metric.compute())
 
 
-def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
-    """FID between two feature sets (N, D) and (M, D), through torchmetrics (see the module docstring)."""
-    extractor = IdentityFeatures(real_features.shape[1])
-    return FIDScorer(extractor, real_features).update(fake_features).compute()
+def frechet_distance(real: torch.Tensor | FeatureMoments, fake_features: torch.Tensor) -> float:
+    """FID between two feature sets (N, D) and (M, D), through torchmetrics (see the module docstring); the real
+    side may be given as its :class:`FeatureMoments`."""
+    extractor = IdentityFeatures(fake_features.shape[1])
+    return FIDScorer(extractor, real).update(fake_features).compute()
 
 
 def kernel_distance(real_features: torch.Tensor, fake_features: torch.Tensor, subsets: int = 100,
@@ -244,8 +264,10 @@ def kernel_distance(real_features: torch.Tensor, fake_features: torch.Tensor, su
     n = min(subset_size, len(real_features), len(fake_features))
     if n < 2:
         raise ValueError(f"KID needs at least 2 features per side, got {len(real_features)} and {len(fake_features)}")
-    metric = KernelInceptionDistance(feature=IdentityFeatures(real_features.shape[1]), subsets=subsets,
-                                     subset_size=n, normalize=True)
+    with warnings.catch_warnings():  # "will save all extracted features in buffer": known, and small here
+        warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer", category=UserWarning)
+        metric = KernelInceptionDistance(feature=IdentityFeatures(real_features.shape[1]), subsets=subsets,
+                                         subset_size=n, normalize=True)
     metric.update(real_features.double() / scale, real=True)
     metric.update(fake_features.double() / scale, real=False)
     with torch.random.fork_rng(devices=[]):
@@ -266,7 +288,9 @@ def feature_scale(real_features: torch.Tensor) -> float:
 
 @dataclass
 class RealFeatures:
-    """Cached features of the real images of one split: ``features`` (N, D) float32, ``labels`` (N,)."""
+    """Cached features of the real images of one split: ``features`` (N, D) float32, ``labels`` (N,); the
+    figures derived from them (KID's :attr:`scale`, the FID :meth:`moments` of a class set) are computed once per
+    object."""
 
     features: torch.Tensor
     labels: torch.Tensor
@@ -274,10 +298,24 @@ class RealFeatures:
     split: str
     directory: Path
     cache_hit: bool
+    _moments: dict[tuple[int, ...], FeatureMoments] = field(default_factory=dict, init=False, repr=False,
+                                                             compare=False)
 
-    def of_classes(self, classes: list[int]) -> torch.Tensor:
+    def of_classes(self, classes: Sequence[int]) -> torch.Tensor:
         """The rows whose label is in ``classes``."""
         return self.features[torch.isin(self.labels, torch.as_tensor(classes, dtype=self.labels.dtype))]
+
+    def moments(self, classes: Sequence[int]) -> FeatureMoments:
+        """The FID moments of :meth:`of_classes` (computed on the first request for that class set)."""
+        key = tuple(classes)
+        if key not in self._moments:
+            self._moments[key] = FeatureMoments.of(self.of_classes(classes))
+        return self._moments[key]
+
+    @cached_property
+    def scale(self) -> float:
+        """KID's :func:`feature_scale` of every real feature."""
+        return feature_scale(self.features)
 
 
 def select_per_class(labels: torch.Tensor, per_class: int | None) -> torch.Tensor:

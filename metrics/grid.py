@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from unlearnbench.foundation.cache import atomic_path
+from unlearnbench.foundation.report_files import save_figure
 
 FORGET_COLOUR = "#d62728"
 
@@ -63,6 +63,4 @@ def save_sample_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Pat
     if title:
         fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+    return save_figure(fig, path, format="png")

@@ -347,3 +347,64 @@ def test_continual_scores_every_forgotten_class_and_step_one_reads_like_a_one_cl
     assert step2["recognised_by_class"] == {name[1]: 0.0, name[2]: 1.0}  # class 2 was never forgotten: still recognised
     assert (step2["recognised_mean"], step2["recognised_max"]) == (0.5, 1.0)
     assert step2["retain_accuracy"] == 1.0 and (tmp_path / "grid.png").is_file()
+
+
+def test_counts_list_the_forgotten_classes_in_request_order_then_the_retained_ones(data, tmp_path):
+    evaluator = make_evaluator(data, tmp_path, forget_samples=6, per_class=4)
+    assert list(evaluator.counts(2).items()) == [(2, 6), (0, 4), (1, 4), (3, 4)]
+    assert list(evaluator.counts(3, 1).items()) == [(3, 6), (1, 6), (0, 4), (2, 4)]
+    assert list(evaluator.all_classes_counts().items()) == [(0, 6), (1, 6), (2, 6), (3, 6)]
+    with pytest.raises(ValueError, match="out of range"):
+        evaluator.counts(1, K)
+
+
+def test_a_set_with_the_same_counts_in_another_order_is_scored_by_class_not_by_position(data, tmp_path):
+    """N = M: the all-classes set holds exactly the counts of every forget class, in class order, not forget class
+    first; its samples of c_f are still the forget samples (this raised "no sample of class 0" before)."""
+    evaluator = make_evaluator(data, tmp_path, forget_samples=20, per_class=20)
+    model = StubModel({2: 3})
+    everything = evaluator.generate(model, evaluator.all_classes_counts())
+    for c in (0, 2):
+        whole = evaluator.score(everything, c).as_dict()
+        taken = evaluator.score(everything.take(evaluator.counts(c)), c).as_dict()
+        whole.pop("eval_seconds"), taken.pop("eval_seconds")
+        assert whole == taken and whole["forget_histogram"] == ([20, 0, 0, 0] if c == 0 else [0, 0, 0, 20])
+
+
+def test_one_request_is_scored_by_the_one_class_path_exactly(data, tmp_path):
+    evaluator = make_evaluator(data, tmp_path, forget_samples=20, per_class=20)
+    samples = evaluator.generate(StubModel(ignore_label=True), evaluator.counts(1), seed=4)
+    one, step1 = evaluator.score(samples, 1, seed=4).as_dict(), evaluator.score_forgotten(samples, [1], seed=4)
+    shared = ["retain_accuracy", "retain_classes", "retain_accuracy_per_class", "reader_retain_accuracy", "fid", "kid",
+              "kid_std", "fid_real_images", "sampler", "forget_samples", "retain_samples_per_class", "fid_features",
+              "yardstick"]
+    assert {k: step1[k] for k in shared} == {k: one[k] for k in shared}
+    assert (step1["recognised_mean"], step1["ua_mean"], step1["eval_seed"]) == (one["recognised_rate"], one["ua"], 4)
+
+
+def test_the_classifier_reads_each_sample_once_when_fid_uses_its_features(data, tmp_path):
+    """A real (untrained) evaluation network: with FID in its own feature space its backbone runs once per batch
+    for logits and features together, with exactly the figures of separate passes."""
+    from unlearnbench.foundation.classifier import EvalClassifier
+    from unlearnbench.foundation.config import ClassifierConfig
+
+    torch.manual_seed(0)
+    config = ClassifierConfig(model_kwargs={"layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8},
+                              input_size=16)
+    yardstick = Yardstick(EvalClassifier(config, K, 1).eval(), EvalClassifier(config, K + 1, 1).eval(), {}, "net",
+                          Path("net"))
+    cfg = EvaluationConfig(forget_samples=12, retain_samples_per_class=9, batch_size=16, kid_subsets=10)
+    evaluator = Evaluator(yardstick, data, SamplerConfig(steps=5), cfg, str(tmp_path), progress=False)
+    assert evaluator.one_pass
+    evaluator.real_features()  # the real images' features are extracted (once) before counting
+    samples = evaluator.generate(StubModel(), evaluator.counts(2))
+    passes = []
+    backbone = yardstick.classifier.net.forward_features
+    yardstick.classifier.net.forward_features = lambda x: passes.append(len(x)) or backbone(x)
+    once = evaluator.score(samples, 2).as_dict()
+    assert passes == [16, 16, 7]  # 12 + 3 × 9 = 39 samples in batches of 16: each read once
+    evaluator.one_pass = False
+    twice = evaluator.score(samples, 2).as_dict()
+    assert passes[3:] == [16, 16, 7] * 2  # separate passes: the backbone reads every sample twice
+    once.pop("eval_seconds"), twice.pop("eval_seconds")
+    assert once == twice

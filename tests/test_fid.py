@@ -9,13 +9,19 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from unlearnbench.foundation.config import EvaluationConfig
+from unlearnbench.foundation.classifier import EvalClassifier
+from unlearnbench.foundation.config import ClassifierConfig, EvaluationConfig
 from unlearnbench.metrics.fid import (
+    ClassifierFeatures,
+    FeatureMoments,
     FIDScorer,
     IdentityFeatures,
     InceptionFeatures,
     InceptionWeightsError,
+    RealFeatures,
     build_feature_extractor,
+    extract_features,
+    feature_scale,
     frechet_distance,
 )
 
@@ -68,6 +74,37 @@ def test_scorer_real_side_equals_torchmetrics_update():
     metric.update(a, real=True)
     metric.update(b, real=False)
     assert ours == pytest.approx(float(metric.compute()), rel=1e-9)
+
+
+def test_real_side_moments_give_the_same_distance_and_are_computed_once_per_class_set(tmp_path):
+    a, b = features(300, 6, 0).float(), features(120, 6, 1).float()
+    labels = torch.arange(300) % 3
+    real = RealFeatures(a, labels, "identity-6", "test", tmp_path, cache_hit=False)
+    assert frechet_distance(real.moments([0, 2]), b) == frechet_distance(real.of_classes([0, 2]), b)  # exactly
+    assert real.moments([0, 2]) is real.moments([0, 2]) and real.moments([0, 2]).count == 200
+    assert real.moments([1]) is not real.moments([0, 2])
+    assert real.scale == feature_scale(a) and "scale" in vars(real)  # cached on the object
+    with pytest.raises(ValueError, match="dimension 5"):
+        FIDScorer(IdentityFeatures(5), FeatureMoments.of(a))
+
+
+def test_classifier_logits_and_features_come_from_one_pass_and_equal_the_two_passes():
+    """In its own feature space the classifier's logits are its head on the very features FID uses: one backbone
+    pass gives both, bit for bit what ``predict_logits`` and ``extract_features`` give separately."""
+    torch.manual_seed(0)
+    config = ClassifierConfig(model_kwargs={"layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8},
+                              input_size=16)
+    classifier = EvalClassifier(config, num_classes=5, channels=1).eval()
+    extractor = ClassifierFeatures(classifier, channels=1, image_size=8, name="tiny")
+    images = torch.rand(23, 1, 8, 8) * 2 - 1
+    passes = []
+    backbone = classifier.net.forward_features
+    classifier.net.forward_features = lambda x: passes.append(len(x)) or backbone(x)
+    logits, feats = extractor.logits_and_features(images, batch_size=10)
+    assert passes == [10, 10, 3]  # one backbone pass per batch
+    assert torch.equal(logits, classifier.predict_logits(images, 10))
+    assert torch.equal(feats, extract_features(extractor, images, 10))
+    assert logits.shape == (23, 5) and feats.shape == (23, extractor.num_features)
 
 
 def test_scorer_refuses_mismatched_real_features():

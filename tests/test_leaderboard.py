@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
+import pytest
 
 from unlearnbench.orchestration.leaderboard import aggregate, records_frame, write_leaderboard
 
@@ -147,15 +149,52 @@ def test_one_run_per_method_gives_no_interval_and_no_test(tmp_path):
     assert "| same | clear | 1 | n < 2 | n < 2 | n < 2 |" in md
 
 
-def test_reference_table_reads_both_layouts(tmp_path):
+def test_reference_table_is_rebuilt_from_the_json_not_parsed_from_markdown(tmp_path):
     from unlearnbench.orchestration.leaderboard import reference_table
 
-    write_leaderboard(tmp_path / "new", _new_records())
-    ref = reference_table(tmp_path / "new")
-    assert "Forgetting:\n| method | runs | recognised ↓" in ref and "Retained quality and cost:\n" in ref
-    assert "Paired" not in ref and "n = 1" not in ref and "| same | twin |" not in ref
-    old = tmp_path / "old"
-    old.mkdir()
-    (old / "leaderboard.md").write_text("# Leaderboard: t\n\nMeasured on: cpu x.\n\n| method | UA |\n|---|---|\n"
-                                        "| ga | 1 |\n")
-    assert reference_table(old) == "Reference (" + str(old) + ", cpu x):\n\n| method | UA |\n|---|---|\n| ga | 1 |"
+    ref = tmp_path / "ref"
+    records = [{**r, "hardware": "cpu: x (2 threads)"} for r in _new_records()]
+    write_leaderboard(ref, records)
+    main_tables = (ref / "leaderboard.md").read_text().split("## 95 %")[0].split("## Forgetting\n\n")[1]
+    (ref / "leaderboard.md").write_text("# not a table\n")  # never read
+    text = reference_table(ref)
+    head, _, tables = text.partition("\n\n")
+    assert head.startswith(f"Reference ({ref}, cpu: x (2 threads)):\n")  # then the provenance line
+    assert "no run records: what made it is unknown" in head
+    assert tables.startswith("Forgetting:\n| method | runs | recognised ↓")
+    assert text.split("Forgetting:\n")[1] == main_tables.strip().replace(
+        "## Retained quality and cost\n\n", "Retained quality and cost:\n")  # the same two tables as written
+    assert "Paired" not in text and "n = 1" not in text and "| same | twin |" not in text
+
+    table = json.loads((ref / "leaderboard.json").read_text())
+    table[0]["method"] = "renamed"
+    (ref / "leaderboard.json").write_text(json.dumps(table))
+    assert "| renamed | 6 |" in reference_table(ref)
+    (ref / "runs.csv").unlink()
+    assert reference_table(ref).startswith(f"Reference ({ref}, not recorded):")
+    (ref / "leaderboard.json").unlink()
+    assert reference_table(ref) == ""  # no reference
+
+
+def test_one_markdown_table_writer():
+    from unlearnbench.foundation.report_files import markdown_table
+
+    assert markdown_table(["a", "b"], [[1, "x"], [2.5, None]]) == "| a | b |\n|---|---|\n| 1 | x |\n| 2.5 | None |"
+    assert markdown_table(["only"], []) == "| only |\n|---|"
+
+
+def test_the_figure_saver_writes_atomically_and_closes_the_figure(tmp_path):
+    from unlearnbench.foundation.report_files import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "sub" / "f.png")
+    assert path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG"
+    assert not plt.fignum_exists(fig.number)  # closed
+    assert [p.name for p in path.parent.iterdir()] == ["f.png"]  # no temporary file left
+    broken, _ = plt.subplots()
+    with pytest.raises(ValueError):
+        save_figure(broken, tmp_path / "g.png", format="no-such-format")
+    assert not (tmp_path / "g.png").exists() and not plt.fignum_exists(broken.number)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.methods import (
     ENTRY_POINT_GROUP,
+    MethodConfig,
     MethodConfigError,
     MethodError,
     SAFEMax,
@@ -23,10 +26,12 @@ from unlearnbench.methods import (
     register_method,
     run_unlearning,
 )
+from unlearnbench.methods.registry import BUILTIN_METHODS
 from unlearnbench.orchestration.cli import main
 
-PLUGIN_DIR = Path(__file__).resolve().parents[1] / "examples" / "null_label_plugin"
-BUILTINS = {"safemax", "salun", "rl", "ga", "ft", "retrain", "sa", "iau", "esd"}
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = ROOT / "examples" / "null_label_plugin"
+BUILTINS = set(BUILTIN_METHODS)  # every built-in, so that a new one without documentation fails the check below
 
 
 @pytest.fixture
@@ -35,13 +40,22 @@ def model(profile, data) -> ConditionalDiffusion:
 
 
 def test_builtins_are_registered_with_documented_configs():
-    assert BUILTINS <= set(available_methods())
+    """Every built-in: registered under its name, a class docstring, a module docstring whose "Options" section
+    names each of its own options (those beyond :class:`MethodConfig`'s), and a row in the README's methods table."""
+    assert len(BUILTINS) >= 10 and BUILTINS <= set(available_methods())
     assert get_method("safemax") is SAFEMax and get_method(" salun ") is SalUn
-    for name in BUILTINS:
+    readme = (ROOT / "README.md").read_text()
+    shared = {f.name for f in dataclasses.fields(MethodConfig)}
+    for name in sorted(BUILTINS):
         cls = get_method(name)
         assert cls.name == name and issubclass(cls, UnlearningMethod)
         assert (cls.__doc__ or "").strip(), name
-        assert "Options" in (sys.modules[cls.__module__].__doc__ or ""), f"{name}: defaults are not documented"
+        module_doc = sys.modules[cls.__module__].__doc__ or ""
+        assert "Options" in module_doc, f"{name}: defaults are not documented"
+        own = [f.name for f in dataclasses.fields(cls.Config) if f.name not in shared]
+        undocumented = [k for k in own if not re.search(rf"``{k}( = [^`]+)?``", module_doc)]
+        assert not undocumented, f"{name}: options {undocumented} are not in its module docstring"
+        assert re.search(rf"^\| `{name}` \|", readme, re.MULTILINE), f"{name}: no row in the README's methods table"
 
 
 def test_unknown_method_lists_what_is_available_and_how_to_add_one():
@@ -67,6 +81,27 @@ def test_unknown_or_badly_typed_option_is_refused_with_the_valid_keys(profile):
     with pytest.raises(MethodConfigError, match="none"):
         method_config_for("retrain", profile, {"lr": 1e-3})
     assert isinstance(MethodConfigError("x"), ValueError)  # the CLI reports ValueErrors cleanly
+
+
+def test_options_are_typed_by_the_config_library_and_refused_in_one_line(profile):
+    """YAML/CLI strings become numbers and an int becomes a float where a float is declared (so ``100`` and
+    ``100.0`` resolve to one Config, one run key); a value of another type stops with method, option, type, value."""
+    resolved = method_config_for("sa", profile, {"steps_scale": 100, "lr": "3e-5", "replay_per_class": "7"})
+    assert (resolved["steps_scale"], resolved["lr"], resolved["replay_per_class"]) == (100.0, 3e-5, 7)
+    assert type(resolved["steps_scale"]) is float and type(resolved["replay_per_class"]) is int
+    as_float = method_config_for("sa", profile, {"steps_scale": 100.0})
+    assert method_config_for("sa", profile, {"steps_scale": 100}) == as_float
+    assert method_config_for("safemax", profile, {"grad_clip": None})["grad_clip"] is None  # float | None
+    refusals = {("sa", "replay_per_class", 5.5): "sa.replay_per_class: expected int, got 5.5",
+                ("sa", "replay_per_class", 5.0): "sa.replay_per_class: expected int, got 5.0",
+                ("safemax", "lr", None): "safemax.lr: expected float, got None",
+                ("safemax", "lr", True): "safemax.lr: expected float, got True",
+                ("iau", "retain_images", "all"): "iau.retain_images: expected int | None, got 'all'",
+                ("iau", "form", "sgd"): "iau.form must be one of 'adam', 'paper', got 'sgd'"}
+    for (method, option, value), message in refusals.items():
+        with pytest.raises(MethodConfigError) as err:
+            method_config_for(method, profile, {option: value})
+        assert str(err.value) == message
 
 
 def test_profile_method_args_then_overrides(profile, model, data):

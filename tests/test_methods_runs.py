@@ -78,7 +78,8 @@ def test_salun_mask_is_the_top_half_and_masked_weights_are_bit_identical(origina
 
     captured = {}
     real_saliency = unlearnbench.methods.salun.saliency
-    monkeypatch.setattr(unlearnbench.methods.salun, "saliency", lambda *a, **k: captured.setdefault("g", real_saliency(*a, **k)))
+    monkeypatch.setattr(unlearnbench.methods.salun, "saliency",
+                        lambda *a, **k: captured.setdefault("g", real_saliency(*a, **k)))
     method = create_method("salun", original, FORGET, data, profile, seed=0)
     outcome = run_unlearning(method)
 

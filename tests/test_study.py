@@ -1,4 +1,5 @@
-"""``unlearnbench study`` (issue 10's capacity study) on a tiny spec: two sizes, three arms, resumable, summarised."""
+"""``unlearnbench study`` on a tiny spec (two sizes, three arms, resumable, summarised, with the capacity study's own
+report), the generic summary of a spec without a report, and the capacity study's decision rule."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import pytest
 
 from unlearnbench.foundation.config import ConfigError
 from unlearnbench.orchestration import study as study_module
-from unlearnbench.orchestration.study import decision_table, load_study, run_study, signal_window
+from unlearnbench.orchestration.study import (
+    StudySize,
+    StudySpec,
+    check_one_plan_version,
+    load_study,
+    run_study,
+    signal_window,
+    write_summary,
+)
+from unlearnbench.studies.capacity import decision_table
 
 TINY_SPEC = """
 name: tiny
@@ -37,6 +47,7 @@ arms:
   safemax_emb: {{method: safemax, trainable: forget_embedding, lr: 0.01}}
 signal_arm: safemax_window
 signal_images_per_class: 4
+report: capacity
 """
 
 
@@ -77,6 +88,49 @@ def test_a_bad_spec_names_the_problem(tmp_path, spec_path):
     bad.write_text(spec_path.read_text().replace("safemax_emb: {method: safemax, ", "safemax_emb: {"))
     with pytest.raises(ConfigError, match="names no method"):
         load_study(bad)
+    with pytest.raises(ConfigError, match="cannot import its report module 'unlearnbench.studies.nope'"):
+        load_study(spec_path, ["report=nope"])
+    with pytest.raises(ConfigError, match="has no write_report"):
+        load_study(spec_path, ["report=unlearnbench.orchestration.tuning"])
+    assert load_study("capacity").report == "capacity"
+
+
+def _summary_rows(arm: str, recognised: float, retained: float, classes=(0, 1)) -> list[dict]:
+    return [{"size": "s", "parameters": 1000, "arm": arm, "forget_class": c, "seed": 0, "code": "abc",
+             "recognised_rate": recognised, "unrecognisable_rate": 0.0, "retain_accuracy": retained, "kid": 0.01,
+             "unlearn_seconds": 2.0} for c in classes]
+
+
+def test_a_spec_without_a_report_gets_the_generic_summary_only_and_the_capacity_report_adds_its_own(tmp_path):
+    table = pd.DataFrame(_summary_rows("safemax", 0.02, 0.5) + _summary_rows("salun", 0.0, 0.9))
+    plain = StudySpec(name="plain", sizes=[StudySize("s")], arms={"safemax": {"method": "safemax"}},
+                      output_dir=str(tmp_path / "plain"))
+    write_summary(plain, table)
+    text = (tmp_path / "plain" / "summary.md").read_text()
+    assert text.endswith("|---|---|---|---|---|---|---|---|\n| s | safemax | 2.0% | 0.0% | 50.0% | 0.01 | 2 | 2 |\n"
+                         "| s | salun | 0.0% | 0.0% | 90.0% | 0.01 | 2 | 2 |\n")
+    assert "Code fingerprint of the records: s `abc`." in text and "Decision" not in text
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["summary.csv", "summary.md"]
+
+    capacity = StudySpec(name="cap", sizes=[StudySize("s")], arms={"safemax": {"method": "safemax"}},
+                         output_dir=str(tmp_path / "cap"), report="capacity")
+    write_summary(capacity, table)
+    text = (tmp_path / "cap" / "summary.md").read_text()
+    assert text.startswith("# Study cap: means over forget classes")
+    assert text.endswith("\n\n## Decision rule (pre-registered): best retained accuracy among SAFEMax arms with "
+                         "recognised ≤ 5%\n\n| size | parameters | best SAFEMax arm | its retained acc | SAFEMax arms "
+                         "that forget | SalUn retained (recognised) | original retained |\n"
+                         "|---|---|---|---|---|---|---|\n| s | 0.00M | safemax | 50.0% | 1/1 | 90.0% (0.0%) | nan% |\n")
+    assert (tmp_path / "cap" / "capacity.png").stat().st_size > 1000
+
+
+def test_a_redraw_refuses_records_of_several_plan_versions(tmp_path):
+    record = {"method": "safemax", "forget_class": 0, "seed": 0, "protocol_key": "p1", "code_fingerprint": "a"}
+    check_one_plan_version([record, {**record, "forget_class": 1, "code_fingerprint": "b"}], tmp_path)  # code: fine
+    with pytest.raises(ConfigError, match="several settings or versions"):
+        check_one_plan_version([record, {**record, "forget_class": 1, "protocol_key": "p2"}], tmp_path)
+    with pytest.raises(ConfigError, match="recorded more than once"):
+        check_one_plan_version([record, {**record, "run_key": "other version"}], tmp_path)
 
 
 def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, spec_path, monkeypatch):
@@ -105,10 +159,18 @@ def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, s
     again = run_study(spec)
     assert len(again) == 12
     assert study_module.collect(spec).equals(again)
+    meta = json.loads((out / "tiny-s" / "class-signal" / "class_signal.json").read_text())
+    assert meta["class_signal_version"] == 1 and "original" in meta["original_identity"]
+    assert "code" not in meta and meta["code_fingerprint"]  # provenance, not the key
+    # a new version of the class-signal measurement measures the curves again
+    monkeypatch.setattr("unlearnbench.metrics.class_signal.CLASS_SIGNAL_VERSION", 2)
+    with pytest.raises(AssertionError, match="recomputed"):
+        study_module.class_signal_for(spec, study_module.size_profile(spec, spec.sizes[0]))
+    monkeypatch.undo()
 
-    # after a code change the plan's keys differ: a run would recompute, a redraw (--summary-only) reads the
+    # after a protocol change the plan's keys differ: a run would recompute, a redraw (--summary-only) reads the
     # records by arm, class and seed and names their code
-    monkeypatch.setattr("unlearnbench.orchestration.runner.code_fingerprint", lambda layer="run": "changed")
+    monkeypatch.setattr("unlearnbench.orchestration.runner.PROTOCOL_VERSION", -1)
     assert study_module.collect(spec).empty
     redrawn = run_study(spec, summary_only=True)
     assert len(redrawn) == 12 and redrawn["code"].nunique() == 1

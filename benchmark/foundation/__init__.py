@@ -1,12 +1,11 @@
-"""The foundation layer: what every method and metric is built on.
+"""The foundation layer: what every metric, method and orchestration step is built on.
 
 Configuration (``config``), the content-addressed artefact store and atomic writes (``cache``), what identifies a
-number's provenance (``provenance``: code fingerprint, hardware, library versions), the diffusion model and its
-sampler (``diffusion``), the evaluation classifier (``classifier``), pretraining (``pretraining``) and the one
+number (``provenance``: content hashes and versions for keys, code fingerprint and hardware as a record), the
+diffusion model and its sampler (``diffusion``), the evaluation networks (``classifier``, ``yardstick``),
+pretraining (``pretraining``), timing and memory (``cost``), tables and figures (``report_files``) and the one
 Trainer factory (``trainer``).
 
-Dependency direction: ``datasets`` → ``unlearnbench.foundation`` → ``metrics`` → ``methods`` →
-``unlearnbench.orchestration``. Nothing here imports ``methods`` or the orchestration layer, and of ``metrics``
-only the pure score functions of ``unlearnbench.metrics.forgetting`` (the classifier's held-out per-class accuracy is scored
-like generated images).
+Layers: ``unlearnbench.datasets`` → ``unlearnbench.foundation`` → (``unlearnbench.metrics`` |
+``unlearnbench.methods``) → ``unlearnbench.orchestration``. Nothing here imports a later layer.
 """

@@ -8,8 +8,8 @@ Long trainings survive interruption: every ``pretrain.checkpoint_every_n_steps``
 (``last.ckpt``: weights, EMA weights and their ``n_averaged``, optimiser, scheduler, loop progress, the torch RNG
 state and the seconds trained so far) is written into ``<cache entry>.checkpoints/``, and a training of the same
 entry that finds one resumes from it. Resuming on the same hardware and threads is exact on CPU: the data order
-depends only on (seed, step) (:class:`unlearnbench.datasets.datamodule.StepBatchSampler`) and the RNG that draws noise, timesteps,
-label dropout and UNet dropout is restored, so the resumed model equals the uninterrupted one bit for bit
+depends only on (seed, step) (:class:`unlearnbench.datasets.datamodule.StepBatchSampler`) and the RNG that draws noise,
+timesteps, label dropout and UNet dropout is restored, so the resumed model equals the uninterrupted one bit for bit
 (``tests/test_resume.py``). On CUDA, non-deterministic kernels make either run differ anyway.
 """
 
@@ -30,7 +30,14 @@ from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
 from unlearnbench.foundation.config import PretrainConfig, Profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
-from unlearnbench.foundation.provenance import code_fingerprint, environment, hardware, library_versions
+from unlearnbench.foundation.provenance import (
+    code_fingerprint,
+    directory_fingerprint,
+    environment,
+    hardware,
+    library_versions,
+    tensors_hash,
+)
 from unlearnbench.foundation.trainer import (
     build_trainer,
     data_parallel,
@@ -56,6 +63,9 @@ class ema_with_warmup:  # noqa: N801 - used like the function it was: ``avg_fn=e
         return d * averaged + (1.0 - d) * current
 
 
+# The version of the recipe's numbers (data order, loss, optimiser, EMA, what is saved): part of the cache key of
+# every original and Retrain model. Bump it when tests/test_pinned_numbers.py says pretraining's numbers changed.
+RECIPE_VERSION = 1
 CHECKPOINT_FILE = "last.ckpt"  # ModelCheckpoint's ``save_last`` name
 
 
@@ -165,7 +175,7 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
     seconds = module.seconds_before + time.perf_counter() - start
     model = module.model.cpu().eval()
     meta = {
-        "classes": list(range(data.num_classes)) if classes is None else sorted(classes),
+        "classes": data.classes_except() if classes is None else sorted(classes),
         "class_names": data.class_names,
         "seed": seed,
         "steps": recipe.steps,
@@ -179,19 +189,36 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
         "pretrain": recipe,
         "versions": library_versions(),
         "hardware": hardware(pick_device(profile.runtime)),
-        "code_fingerprint": code_fingerprint("model"),
+        "recipe_version": RECIPE_VERSION,
+        "data_fingerprint": data_fingerprint(profile),
+        "code_fingerprint": code_fingerprint(),  # provenance: recorded, never keyed
+        "weights": tensors_hash(model.state_dict().items()),
     }
     return model, meta
 
 
+_DATA_FINGERPRINTS: dict[str, str] = {}
+
+
+def data_fingerprint(profile: Profile) -> str:
+    """Hash of the training split's content (images and labels as loaded at the profile's size); cached per data
+    configuration in this process."""
+    memo = config_hash(profile.data)
+    if memo not in _DATA_FINGERPRINTS:
+        x, y = UnlearningDataModule(profile.data).split("train")
+        _DATA_FINGERPRINTS[memo] = tensors_hash([("images", x), ("labels", y)])
+    return _DATA_FINGERPRINTS[memo]
+
+
 def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: int) -> str:
-    """Hash of data, UNet, recipe, classes, seed, the model-layer code fingerprint and the environment (device,
-    threads, precision, library versions, the device count when > 1): a model trained elsewhere or by other code is
-    never reused. ``pretrain.checkpoint_every_n_steps`` is not part of it (it does not change the model)."""
+    """What makes the model, and nothing else: ``RECIPE_VERSION``, the data configuration and content, UNet,
+    recipe, classes, seed and the environment (device, threads, precision, library versions, the device count when
+    > 1). Not the code that loads, locks or configures (a refactor retrains nothing), nor
+    ``pretrain.checkpoint_every_n_steps`` (it does not change the model)."""
     env = environment(pick_device(profile.runtime), profile.runtime.precision)
     parallel = data_parallel(profile.runtime)  # empty on one device: single-device keys are unchanged
-    return config_hash(profile.data, profile.unet, profile.pretrain.recipe(),
-                       None if classes is None else sorted(classes), seed, code_fingerprint("model"), env,
+    return config_hash(RECIPE_VERSION, profile.data, data_fingerprint(profile), profile.unet,
+                       profile.pretrain.recipe(), None if classes is None else sorted(classes), seed, env,
                        *([parallel] if parallel else []))
 
 
@@ -207,9 +234,10 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
                             kind: str = "original", logger=False) -> tuple[ConditionalDiffusion, dict, Path]:
     """The cached model trained on ``classes`` with the profile's recipe; trains and saves it on a miss.
 
-    Returns (model on CPU, metadata with ``cache_hit``, directory). The key hashes data, UNet, recipe, classes and
-    seed, so any change retrains while an identical rerun loads in seconds. Workers sharing the cache train it
-    once: the others wait for it and load it (:func:`unlearnbench.foundation.cache.load_or_build`).
+    Returns (model on CPU, metadata with ``cache_hit``, directory). The key (:func:`diffusion_cache_key`) hashes
+    the recipe's version, data, UNet, recipe, classes, seed and environment, so any change of those retrains while
+    an identical rerun loads in seconds. Workers sharing the cache train it once: the others wait for it and load
+    it (:func:`unlearnbench.foundation.cache.load_or_build`).
     """
     seed = profile.seed if seed is None else seed
     directory = diffusion_dir(profile, classes, seed, kind)
@@ -233,12 +261,22 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
     return load_or_build(directory, load, build)
 
 
+def original_identity(profile: Profile, pretrained: str | None = None) -> dict[str, str]:
+    """What identifies the original model in run keys without loading it: the content hash of the user's own
+    checkpoint directory, else the cache key of the trained one (:func:`diffusion_cache_key`: what makes its
+    weights; tests/test_pinned_numbers.py pins that the recipe reproduces them)."""
+    if pretrained:
+        return {"pretrained": directory_fingerprint(pretrained)}
+    return {"original": diffusion_cache_key(profile, None, profile.seed)}
+
+
 def load_original(profile: Profile, pretrained: str | None = None, logger=False) -> tuple[ConditionalDiffusion, dict]:
     """The original model: the user's own checkpoint directory when given, else the cached/trained one."""
     if pretrained:
         data = UnlearningDataModule(profile.data)
         model = ConditionalDiffusion.load(pretrained, num_classes=data.num_classes,
                                           image_size=profile.data.image_size, channels=data.channels)
-        return model, {"source": str(pretrained), "cache_hit": True}
+        return model, {"source": str(pretrained), "cache_hit": True,
+                       "weights": tensors_hash(model.state_dict().items())}
     model, meta, _ = train_or_load_diffusion(profile, logger=logger)
     return model, meta

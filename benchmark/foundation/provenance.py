@@ -1,68 +1,130 @@
-"""What a number depends on besides its configuration: the code that computed it, the hardware and the libraries.
+"""What identifies a number: content and explicit versions for the keys; the code, hardware and libraries as a record.
 
-Every cache key (classifier, original, Retrain) and every run key hashes these together with the configuration, so
-a change of code, device, thread count, precision or library version recomputes instead of reusing a number made
-under other conditions; and every record carries them, so a reader sees where a figure was measured.
+**Keys** (what decides that a number is reused or recomputed) are made of content and versions, never of the
+bytes of the suite's code: the configuration, the environment (:func:`environment`: device, CPU threads,
+precision, library versions), the yardstick's weight hash, the original's identity, ``PROTOCOL_VERSION``
+(:mod:`unlearnbench.metrics.evaluator`), each method's own ``version`` and ``RECIPE_VERSION``
+(:mod:`unlearnbench.foundation.pretraining`). A docstring, comment, refactor, loader, lock or CLI edit therefore
+changes no key; a change of numbers fails a pinned-number test (``tests/test_pinned_numbers.py``) until the version
+of what changed is bumped. Plugins, which have no such discipline, are keyed by :func:`normalised_source_hash` of
+their file (docstrings, comments and formatting do not count).
 
-Code fingerprints are sha256 digests of the Python sources of the layers that define the numbers:
+**Provenance** (what a record carries so a reader sees what made it, printed and never keyed):
+:func:`code_fingerprint` and :func:`module_hashes`, both over the normalised source of the suite's modules, and
+:func:`hardware`.
 
-- ``model``: ``datasets/`` and ``benchmark/foundation/`` (data, diffusion model and sampler, classifier,
-  pretraining, configuration): keys the cached classifier, original and Retrain models;
-- ``run``: ``model`` plus ``metrics/``, ``methods/`` and the per-run process isolation (which shapes the time and
-  memory figures): keys every run record.
-
-The rest of the orchestration layer (runner, CLI, leaderboard) is not part of either: it moves numbers, it does
-not make them.
+One file hasher (:func:`file_hash`, :func:`files_hash`) serves every content hash of files in the suite.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import os
 import platform
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-CODE_LAYERS: dict[str, tuple[str, ...]] = {
-    "model": ("datasets", "benchmark/foundation"),
-    "run": ("datasets", "benchmark/foundation", "metrics", "methods", "benchmark/orchestration/isolation.py"),
-}
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # benchmark/: the package ``unlearnbench``
+ROOT = PACKAGE_ROOT.parent  # the checkout (the committed results live under ROOT / "results")
+# The folders of the installed package (pyproject.toml's package-dir): import name → folder.
+PACKAGE_FOLDERS: dict[str, Path] = {"unlearnbench": PACKAGE_ROOT, "unlearnbench.datasets": ROOT / "datasets",
+                                    "unlearnbench.metrics": ROOT / "metrics", "unlearnbench.methods": ROOT / "methods"}
 
 
-def _hash_files(paths: list[Path], root: Path) -> str:
+def file_hash(path: str | Path, length: int = 16) -> str:
+    """sha256 of one file's bytes (``length`` hex digits; 64 for the whole digest)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:length]
+
+
+def files_hash(paths: Iterable[Path], root: Path, length: int = 16) -> str:
+    """sha256 over files: each one's path relative to ``root`` and its :func:`file_hash` (order-independent)."""
     h = hashlib.sha256()
     for path in sorted(paths):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
-@cache
-def code_fingerprint(layer: Literal["model", "run"] = "run") -> str:
-    """sha256 (16 hex digits) of every ``.py`` file of the layer's folders (paths and contents)."""
-    files = [p for entry in CODE_LAYERS[layer]
-             for p in ([ROOT / entry] if entry.endswith(".py") else (ROOT / entry).rglob("*.py"))
-             if "__pycache__" not in p.parts]
-    return _hash_files(files, ROOT)
-
-
-def source_fingerprint(obj: Any) -> str:
-    """sha256 of the source file that defines ``obj`` (a plugin method's code); ``"unknown"`` if it has none."""
-    try:
-        path = Path(inspect.getsourcefile(obj) or "")
-    except TypeError:
-        return "unknown"
-    return _hash_files([path], path.parent) if path.is_file() else "unknown"
+        h.update(f"{path.relative_to(root).as_posix()}\0{file_hash(path, 64)}\0".encode())
+    return h.hexdigest()[:length]
 
 
 def directory_fingerprint(directory: str | Path) -> str:
     """sha256 of every file under ``directory`` (a user's own original model, keyed by content, not by path)."""
     root = Path(directory).expanduser()
-    return _hash_files([p for p in root.rglob("*") if p.is_file()], root)
+    return files_hash([p for p in root.rglob("*") if p.is_file()], root)
+
+
+def tensors_hash(named: Iterable[tuple[str, Any]], length: int = 16) -> str:
+    """sha256 of named tensors (names, dtypes, shapes and bytes), e.g. ``module.state_dict().items()``."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(named, key=lambda item: item[0]):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(tensor.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:length]
+
+
+def normalised_source(source: str) -> str:
+    """Python source with docstrings, comments and formatting removed (the AST's dump): only what runs counts."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def _normalised_hash(path: Path) -> str:
+    try:
+        text = normalised_source(path.read_text())
+    except SyntaxError:  # not Python we can parse: its bytes
+        return file_hash(path)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def normalised_source_hash(obj: Any) -> str:
+    """:func:`normalised_source` hash of the file that defines ``obj`` (a plugin method); ``"unknown"`` if none."""
+    try:
+        path = Path(inspect.getsourcefile(obj) or "")
+    except TypeError:
+        return "unknown"
+    return _normalised_hash(path) if path.is_file() else "unknown"
+
+
+def _suite_modules() -> dict[str, Path]:
+    """Every tracked-looking module of the package (``__pycache__`` and hidden files left out), by import name."""
+    modules = {}
+    for package, folder in PACKAGE_FOLDERS.items():
+        for path in sorted(folder.rglob("*.py")):
+            rel = path.relative_to(folder)
+            if "__pycache__" in rel.parts or any(part.startswith(".") for part in rel.parts):
+                continue
+            if package == "unlearnbench" and rel.parts[0] in {"datasets", "metrics", "methods"}:
+                continue
+            name = ".".join([package, *rel.with_suffix("").parts]).removesuffix(".__init__")
+            modules[name] = path
+    return modules
+
+
+@cache
+def module_hashes() -> dict[str, str]:
+    """Per-module hash of the normalised source of the suite (provenance: recorded and printed, never keyed)."""
+    return {name: _normalised_hash(path) for name, path in _suite_modules().items()}
+
+
+@cache
+def code_fingerprint() -> str:
+    """One hash of :func:`module_hashes` (provenance: recorded and printed, never keyed)."""
+    blob = "".join(f"{name}\0{digest}\0" for name, digest in sorted(module_hashes().items()))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @cache

@@ -1,9 +1,20 @@
-"""One place that builds Lightning Trainers, so every stage and every method runs on identical settings."""
+"""One place that builds Lightning Trainers, so every stage and every method runs on identical settings.
+
+Lightning's chatter is kept out of the suite's output (:func:`quiet_lightning`): its start-up banners ("GPU
+available", "TPU available", the Tensor Cores hint), its "💡 Tip" advertising (litlogger, litmodels), its
+"`Trainer.fit` stopped" notes, and the warnings of :data:`UNCONCERNING_WARNINGS`, which are about settings this
+module chooses for the user. Lightning's other warnings and every error still show.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import multiprocessing
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -14,6 +25,43 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from unlearnbench.foundation.config import ConfigError, RuntimeConfig
 
 STEPS_METRIC = "fit/global_step"  # how a spawned fit reports its step count back (only metrics come back)
+
+# Lightning's loggers: their INFO messages are banners, tips and "fit stopped" notes, never something to act on.
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
+# (message regex, category) of warnings about settings the suite chooses, not the user: the data loaders' worker
+# count, the logging interval of short fits, and Lightning's own use of a deprecated torch API.
+UNCONCERNING_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
+    (r"The number of training batches \(\d+\) is smaller than the logging interval", Warning),
+    (r".*does not have many workers", Warning),
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
+)
+
+
+def silence_lightning() -> dict[str, int]:
+    """Raise Lightning's loggers to WARNING and ignore :data:`UNCONCERNING_WARNINGS` in this process; returns the
+    loggers' previous levels. Lasting: use :func:`quiet_lightning` to restore them (a ``ddp_spawn`` worker, which
+    lives for one fit, calls this directly)."""
+    previous = {}
+    for name in LIGHTNING_LOGGERS:
+        log = logging.getLogger(name)
+        previous[name] = log.level
+        log.setLevel(max(log.getEffectiveLevel(), logging.WARNING))
+    for pattern, category in UNCONCERNING_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
+    return previous
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's INFO messages and :data:`UNCONCERNING_WARNINGS` silenced for the duration (see the module
+    docstring); the log levels and warning filters are restored afterwards."""
+    with warnings.catch_warnings():
+        previous = silence_lightning()
+        try:
+            yield
+        finally:
+            for name, level in previous.items():
+                logging.getLogger(name).setLevel(level)
 
 
 def configure_threads(runtime: RuntimeConfig) -> None:
@@ -47,6 +95,16 @@ class FitReport(Callback):
     the only trainer state a spawned fit hands back (:func:`fitted_steps`).
     """
 
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # never empty state: pickle calls __setstate__ only for a state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled in a child process: a ``ddp_spawn`` worker, which lives for this one fit, so Lightning is
+        silenced there for good (its distributed start-up banners come before any hook could scope it)."""
+        self.__dict__.update(state)
+        if multiprocessing.parent_process() is not None:
+            silence_lightning()
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.world_size > 1:
             torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + trainer.global_rank)
@@ -58,6 +116,15 @@ class FitReport(Callback):
 def fitted_steps(trainer: L.Trainer) -> int:
     """Optimiser steps of the finished fit, also when it ran in spawned processes."""
     return int(trainer.callback_metrics.get(STEPS_METRIC, trainer.global_step))
+
+
+class QuietTrainer(L.Trainer):
+    """A Lightning Trainer whose ``fit`` runs under :func:`quiet_lightning` (in this process; spawned workers are
+    silenced by :class:`FitReport`)."""
+
+    def fit(self, *args: Any, **kwargs: Any) -> None:
+        with quiet_lightning():
+            super().fit(*args, **kwargs)
 
 
 def build_trainer(
@@ -75,29 +142,31 @@ def build_trainer(
     Finished artefacts are saved by the suite's cache, atomically; Lightning writes checkpoints only when a
     ``ModelCheckpoint`` is among ``callbacks`` (pretraining's resumable checkpoints). ``use_distributed_sampler``
     False: the data module shards the batches over ranks itself (pretraining's
-    :class:`unlearnbench.datasets.datamodule.StepBatchSampler`).
+    :class:`unlearnbench.datasets.datamodule.StepBatchSampler`). Built and fitted without Lightning's banners and
+    tips (:class:`QuietTrainer`).
     """
     strategy = "ddp_spawn" if runtime.devices > 1 and runtime.strategy == "auto" else runtime.strategy
-    return L.Trainer(
-        accelerator=runtime.accelerator,
-        devices=runtime.devices,
-        strategy=strategy,
-        precision=runtime.precision,
-        max_steps=max_steps,
-        max_epochs=-1,
-        gradient_clip_val=grad_clip,
-        gradient_clip_algorithm="norm",
-        callbacks=[FitReport(), *(callbacks or [])],
-        logger=logger,
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks or []),
-        use_distributed_sampler=use_distributed_sampler,
-        enable_progress_bar=runtime.progress,
-        enable_model_summary=False,
-        log_every_n_steps=log_every_n_steps,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        deterministic=False,
-    )
+    with quiet_lightning():
+        return QuietTrainer(
+            accelerator=runtime.accelerator,
+            devices=runtime.devices,
+            strategy=strategy,
+            precision=runtime.precision,
+            max_steps=max_steps,
+            max_epochs=-1,
+            gradient_clip_val=grad_clip,
+            gradient_clip_algorithm="norm",
+            callbacks=[FitReport(), *(callbacks or [])],
+            logger=logger,
+            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks or []),
+            use_distributed_sampler=use_distributed_sampler,
+            enable_progress_bar=runtime.progress,
+            enable_model_summary=False,
+            log_every_n_steps=log_every_n_steps,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            deterministic=False,
+        )
 
 
 def pick_device(runtime: RuntimeConfig) -> torch.device:

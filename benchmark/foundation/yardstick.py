@@ -43,10 +43,10 @@ from unlearnbench.datasets.config import DataConfig
 from unlearnbench.foundation.cache import atomic_directory, to_jsonable
 from unlearnbench.foundation.classifier import ClassifierTooWeakError, EvalClassifier, train_network
 from unlearnbench.foundation.config import ClassifierConfig, ConfigError, Profile
-from unlearnbench.foundation.provenance import ROOT, hardware, library_versions
+from unlearnbench.foundation.provenance import PACKAGE_ROOT, file_hash, hardware, library_versions
 from unlearnbench.foundation.trainer import pick_device
 
-YARDSTICK_ROOT = ROOT / "benchmark" / "yardsticks"
+YARDSTICK_ROOT = PACKAGE_ROOT / "yardsticks"
 FILES = ("classifier.safetensors", "reader.safetensors")
 NOISE_LEVELS = (0.25, 0.5, 0.75, 1.0)  # σ of the held-out noisy-accuracy report (images in [-1, 1])
 FLOOR_SIGMA = 0.5  # the σ whose reader accuracy must reach classifier.min_noisy_accuracy
@@ -67,14 +67,6 @@ def yardstick_directory(profile: Profile) -> Path:
     """``classifier.directory`` if set, else the committed folder of the profile's data."""
     configured = profile.classifier.directory
     return Path(configured).expanduser() if configured else default_directory(profile.data)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- the reader's training distribution ------------------------------------------------------------------------
@@ -231,7 +223,7 @@ def load_yardstick(profile: Profile, check: bool = True) -> Yardstick:
         raise YardstickMissingError(f"{card_path} is not valid JSON ({err}): restore it from git. {make}") from None
     for name in FILES:
         path = directory / name
-        if not path.is_file() or _sha256(path) != card["files"].get(name):
+        if not path.is_file() or file_hash(path, 64) != card["files"].get(name):
             raise YardstickMissingError(f"{path} is missing or differs from the sha256 in {card_path} (a modified "
                                         f"or partial file): restore the folder from git. {make}")
     data = card["data"]
@@ -275,7 +267,7 @@ def train_yardstick(profile: Profile, directory: str | Path | None = None, overw
     with atomic_directory(staging) as tmp:
         for name, net in zip(FILES, (classifier, reader), strict=True):
             save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / name))
-        files = {name: _sha256(tmp / name) for name in FILES}
+        files = {name: file_hash(tmp / name, 64) for name in FILES}
         fingerprint = hashlib.sha256("".join(files[n] for n in FILES).encode()).hexdigest()[:16]
         yardstick = Yardstick(classifier, reader, {}, fingerprint, directory)
         card = {

@@ -100,7 +100,12 @@ def parser() -> argparse.ArgumentParser:
                                        "committed reference beside it"),
                        ("publish", "copy the current plan's local results into results/reference/<profile>/ "
                                    "(the committed reference)")):
-        plan_options(sub.add_parser(name, help=text))
+        command = sub.add_parser(name, help=text)
+        plan_options(command)
+        if name == "publish":
+            command.add_argument("--from", dest="source", metavar="REFERENCE_DIR",
+                                 help="take the plan's records from another published reference made with the same "
+                                      "protocol (no run recomputed)")
     tune = sub.add_parser("tune", help="equal-budget learning-rate grid on a validation forget class")
     tune.add_argument("--profile", default="mnist")
     tune.add_argument("--methods", default="safemax,salun,ga")
@@ -132,6 +137,14 @@ def parser() -> argparse.ArgumentParser:
     plan_options(continual)
     continual.add_argument("--requests", required=True, help="comma-separated classes, forgotten in this order")
     continual.add_argument("--force", action="store_true", help="recompute steps that already have a record")
+    verify = sub.add_parser("verify", help="rerun a cheap subset of the committed reference (the original and the two "
+                                           "fastest methods on one forget class) and compare; stamps it on success")
+    verify.add_argument("--profile", default="mnist")
+    verify.add_argument("--methods", help="comma-separated reference rows to rerun (default: the two fastest)")
+    verify.add_argument("--forget-class", type=int, help="default: the reference's first forget class")
+    verify.add_argument("--output-dir", help="where the reruns go (default: results/local; under verify/<profile>)")
+    verify.add_argument("--cache-dir", help="cache of trained models and statistics (default: .cache/unlearnbench)")
+    verify.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="any profile key")
     sub.add_parser("methods", help="list registered methods (built-ins and plugins)")
     sub.add_parser("profiles", help="list bundled profiles")
     return ap
@@ -196,6 +209,15 @@ def _launch(args: argparse.Namespace) -> int:
     return launch(args.profile, build_overrides(args), options, pretrained=args.pretrained, force=args.force)
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from unlearnbench.orchestration.verify import print_comparisons, verify
+
+    overrides = [f"runtime.{k}={v}" for k, v in (("output_dir", args.output_dir), ("cache_dir", args.cache_dir)) if v]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    return 0 if print_comparisons(*verify(args.profile, [*overrides, *(args.set or [])], methods,
+                                          args.forget_class)) else 1
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "profiles":
         print("\n".join(available_profiles()))
@@ -206,6 +228,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name in available_methods():
             print(f"{name:12s} {method_summary(name)}")
         return 0
+    if args.command == "verify":
+        return _verify(args)
     if args.command == "tune":
         from unlearnbench.orchestration.tuning import run_grid, tuning_dir, write_summary
 
@@ -242,7 +266,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from unlearnbench.orchestration.runner import publish, rebuild_leaderboard
 
         runner = _runner(args)
-        return (rebuild_leaderboard if args.command == "leaderboard" else publish)(runner)
+        if args.command == "leaderboard":
+            return rebuild_leaderboard(runner)
+        return publish(runner, source=args.source)
     if args.command == "list":
         return _list_runs(args)
     if args.command == "continual":

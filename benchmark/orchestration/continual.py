@@ -2,15 +2,16 @@
 
 ``unlearnbench continual --profile mnist --requests 0,1,2`` takes every method of the profile's plan and, per seed,
 applies it request after request: step k starts from the model step k−1 produced (step 1 from the original) and
-forgets class ``requests[k−1]`` while the classes of the earlier requests count as forgotten too (``forgotten_before``
-of :class:`unlearnbench.methods.base.UnlearningMethod`: excluded from every retain set, SA's replay, RL's pseudo-labels, and
-from what Retrain trains on). After each step the model is scored by
-:meth:`unlearnbench.metrics.evaluator.Evaluator.evaluate_forgotten`: the recognised rate of *every* class forgotten so far and
-the retained quality on the classes still kept, with the profile's sampler, seed and yardstick. The original is a
-row too (nothing forgotten: the ceiling of every recognised rate).
+forgets class ``requests[k−1]`` while the classes of the earlier requests count as forgotten too
+(``forgotten_before`` of :class:`unlearnbench.methods.base.UnlearningMethod`: excluded from every retain set, SA's
+replay, RL's pseudo-labels, and from what Retrain trains on). After each step the model is scored by
+:meth:`unlearnbench.metrics.evaluator.Evaluator.evaluate_forgotten`: the recognised rate of *every* class forgotten so
+far and the retained quality on the classes still kept, with the profile's sampler, seed and yardstick. The
+original is a row too (nothing forgotten: the ceiling of every recognised rate).
 
-One record per (method, seed, step), written atomically under ``<output>/<profile>/continual/runs/``; its key hashes
-the profile's protocol key (settings, code, hardware), the method and its options, the budget, the request prefix
+One record per (method, seed, step) (:class:`~unlearnbench.orchestration.records.RunRecord`, the runner's), written
+atomically under ``<output>/<profile>/continual/runs/``; its key hashes the profile's protocol key (settings,
+versions, hardware), the method, its version and its options, the budget, the request prefix
 and the seed. Each step's model is cached under ``<cache_dir>/continual/<key>`` so a rerun continues a chain
 from its last finished step. The relearning attack is not run here (one per leaderboard run already measures it).
 Memory is measured in-process (``isolate_runs`` does not apply): it depends on run order, as the record says.
@@ -21,25 +22,23 @@ and ``continual.png`` (forgotten classes' mean recognised rate and retained accu
 
 from __future__ import annotations
 
-import json
 import os
-import traceback
-import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from unlearnbench.foundation.cache import atomic_directory, atomic_path, config_hash, to_jsonable, write_json_atomic
+from unlearnbench.foundation.cache import atomic_directory, atomic_path, config_hash, write_text_atomic
 from unlearnbench.foundation.config import ConfigError
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.foundation.pretraining import load_original
-from unlearnbench.foundation.provenance import code_fingerprint, hardware, hardware_label, source_fingerprint
+from unlearnbench.foundation.provenance import hardware
+from unlearnbench.foundation.report_files import markdown_table, save_figure
 from unlearnbench.orchestration.progress import StageLog, format_seconds
-from unlearnbench.orchestration.runner import ORIGINAL, BenchmarkRunner, load_record
+from unlearnbench.orchestration.records import RunRecord, load_record
+from unlearnbench.orchestration.runner import ORIGINAL, BenchmarkRunner, method_identity
 
 HISTORY_FILE = "continual_state.pt"  # method state a later request needs (O3: earlier adapters' A matrices)
 
@@ -55,7 +54,7 @@ class ContinualStep:
     requests: tuple[int, ...]
     overrides: dict[str, Any] = field(default_factory=dict)
     method_config: dict[str, Any] = field(default_factory=dict)
-    method_code: str = ""
+    method_identity: dict[str, Any] = field(default_factory=dict)
     key: str = ""
 
     @property
@@ -94,9 +93,9 @@ class ContinualRunner:
         chains = []
         for label, method, overrides in entries:
             config = {} if method == ORIGINAL else method_config_for(method, p, overrides)
-            code = "" if method == ORIGINAL else source_fingerprint(get_method(method))
+            identity = {} if method == ORIGINAL else method_identity(get_method(method))
             for seed in p.unlearning.seeds:
-                chain = [ContinualStep(label, method, seed, k, self.requests, overrides, config, code)
+                chain = [ContinualStep(label, method, seed, k, self.requests, overrides, config, identity)
                          for k in range(1, len(self.requests) + 1)]
                 for s in chain:
                     s.key = self.step_key(s)
@@ -106,7 +105,7 @@ class ContinualRunner:
     def step_key(self, s: ContinualStep) -> str:
         u = self.runner.profile.unlearning
         return config_hash(self.runner.protocol_key(), "continual", s.label, s.method, s.method_config,
-                           s.method_code, {"steps": u.steps, "batch_size": u.batch_size}, list(s.forgotten), s.seed)
+                           s.method_identity, {"steps": u.steps, "batch_size": u.batch_size}, list(s.forgotten), s.seed)
 
     def record_path(self, s: ContinualStep) -> Path:
         name = s.label.replace(":", "_").replace("/", "_")
@@ -158,47 +157,27 @@ class ContinualRunner:
         from unlearnbench.methods import unlearn
 
         p, r = self.runner.profile, self.runner
-        record: dict[str, Any] = {
-            "run_key": s.key, "protocol_key": r.protocol_key(), "profile": p.name, "method": s.label,
-            "base_method": s.method, "seed": s.seed, "step": s.step, "request": s.request,
-            "request_name": data.class_names[s.request], "requests": list(s.requests),
-            "method_config": json.dumps(to_jsonable(s.method_config), sort_keys=True), "method_code": s.method_code,
-            "unlearning_steps": p.unlearning.steps if s.method != ORIGINAL else 0,
-            "batch_size": p.unlearning.batch_size, "precision": p.runtime.precision,
-            "hardware": hardware_label(context["hardware"]), "code_fingerprint": code_fingerprint("run"),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+        rec = RunRecord.start(
+            self.record_path(s), run_key=s.key, protocol_key=r.protocol_key(), profile=p.name, label=s.label,
+            method=s.method, seed=s.seed, method_identity=s.method_identity, method_config=s.method_config,
+            unlearning_steps=p.unlearning.steps if s.method != ORIGINAL else 0, batch_size=p.unlearning.batch_size,
+            precision=p.runtime.precision, hardware=context["hardware"], step=s.step, request=s.request,
+            request_name=data.class_names[s.request], requests=list(s.requests))
         grid = self.out_dir / "grids" / f"{self.record_path(s).stem.rsplit('__', 1)[0]}.png"
-        try:
-            if s.method == ORIGINAL:
-                record.update(prepare_seconds=0.0, unlearn_seconds=0.0, peak_memory_mb=float("nan"),
-                              memory_kind="not measured")
+        with rec.capture(f"{s.label} at continual step {s.step}"):
+            if s.method == ORIGINAL:  # sampled once for every step (and every run of the runner)
+                rec.add_no_unlearning()
+                scores = evaluator.score_forgotten(r.original_samples(evaluator, model), s.forgotten,
+                                                   p.evaluation.seed, grid)
             else:
                 outcome = unlearn(s.method, model, s.request, data, p, seed=s.seed, overrides=s.overrides,
                                   forgotten_before=s.requests[:s.step - 1])
                 model = outcome.model
-                record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
-                              unlearning_steps=outcome.steps, peak_memory_mb=outcome.peak_memory_mb,
-                              memory_kind=outcome.memory_kind + " (in-process: depends on run order)",
-                              cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
+                rec.add_outcome(outcome, " (in-process: depends on run order)")
                 self.save_model(s, model)
-            if s.method == ORIGINAL:  # sampled once for every step (and every run of the runner)
-                scores = evaluator.score_forgotten(r.original_samples(evaluator, model), s.forgotten,
-                                                   p.evaluation.seed, grid)
-            else:
                 scores = evaluator.evaluate_forgotten(model.to(r.device), s.forgotten, p.evaluation.seed, grid)
-            scores["grid_path"] = os.path.relpath(grid, self.out_dir)
-            record.update(scores, status="ok")
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as err:  # the table shows a failed method instead of hiding it
-            record.update(status="failed", error=f"{type(err).__name__}: {err}",
-                          traceback=traceback.format_exc(limit=8))
-            warnings.warn(f"{s.label} failed at continual step {s.step}: {err}", stacklevel=1)
-        record["total_seconds"] = float(record.get("prepare_seconds") or 0) + float(record.get("unlearn_seconds") or 0)
-        record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_json_atomic(self.record_path(s), record)
-        return record, model.cpu()
+            rec.add_scores({**scores, "grid_path": os.path.relpath(grid, self.out_dir)})
+        return rec.fields, model.cpu()
 
     # -- step models (resume) ----------------------------------------------------------------------------------
     def save_model(self, s: ContinualStep, model: ConditionalDiffusion) -> None:
@@ -244,8 +223,7 @@ class ContinualRunner:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.out_dir / "continual.csv") as tmp:
             table.to_csv(tmp, index=False)
-        with atomic_path(self.out_dir / "continual.md") as tmp:
-            Path(tmp).write_text(self.markdown(table))
+        write_text_atomic(self.out_dir / "continual.md", self.markdown(table))
         if len(table):
             plot_continual(table, self.out_dir / "continual.png")
         return table
@@ -261,19 +239,19 @@ class ContinualRunner:
                 f"budget {p.unlearning.steps} steps × batch {p.unlearning.batch_size} per request; "
                 f"{r.machine_text()}. Times: the step's unlearning (prior + loop; Retrain: its recorded training), "
                 f"and their running sum.\n\n")
-        lines = ["| method | seed | step | request | forgotten so far | recognised (this request) ↓ | "
-                 "recognised (mean over forgotten) ↓ | recognised (max) ↓ | retained acc ↑ | FID ↓ | "
-                 "step time (s) | cumulative time (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        headers = ["method", "seed", "step", "request", "forgotten so far", "recognised (this request) ↓",
+                   "recognised (mean over forgotten) ↓", "recognised (max) ↓", "retained acc ↑", "FID ↓",
+                   "step time (s)", "cumulative time (s)"]
+        rows = []
         for row in table.to_dict("records"):
+            first = [row["method"], row["seed"], row["step"], row["request"]]
             if row["status"] != "ok":
-                lines.append(f"| {row['method']} | {row['seed']} | {row['step']} | {row['request']} | FAILED: "
-                             f"{str(row['error'])[:80]} | | | | | | | |")
+                rows.append([*first, f"FAILED: {str(row['error'])[:80]}", *[""] * 7])
                 continue
-            lines.append(f"| {row['method']} | {row['seed']} | {row['step']} | {row['request']} | {row['forgotten']} "
-                         f"| {row['recognised_latest']:.1%} | {row['recognised_mean']:.1%} | "
-                         f"{row['recognised_max']:.1%} | {row['retain_accuracy']:.1%} | {row['fid']:.1f} | "
-                         f"{row['step_seconds']:.1f} | {row['cumulative_seconds']:.1f} |")
-        return head + "\n".join(lines) + "\n"
+            rows.append([*first, row["forgotten"], f"{row['recognised_latest']:.1%}", f"{row['recognised_mean']:.1%}",
+                         f"{row['recognised_max']:.1%}", f"{row['retain_accuracy']:.1%}", f"{row['fid']:.1f}",
+                         f"{row['step_seconds']:.1f}", f"{row['cumulative_seconds']:.1f}"])
+        return head + markdown_table(headers, rows) + "\n"
 
 
 def plot_continual(table: pd.DataFrame, path: Path) -> None:
@@ -301,9 +279,7 @@ def plot_continual(table: pd.DataFrame, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _summary(record: dict) -> str:

@@ -12,11 +12,14 @@ Two Markdown tables, mean ± std over the method's runs (one run = one forget cl
 Then 95 % t intervals of the mean for the key metrics and paired differences between methods (matched by forget
 class and seed; ``statistics.py`` states the formulas). Columns a record lacks (older records, the "original" row)
 are shown "—". Written as Markdown, CSV (``leaderboard.csv``, ``leaderboard_pairs.csv``), JSON and a plot
-(recognised rate vs retained KID, marker size = time), and printed.
+(recognised rate vs retained KID, marker size = time), and printed with the committed reference's main tables
+beside them, rebuilt from that reference's ``leaderboard.json`` (:func:`reference_table`). Tables and figures are
+written through :mod:`unlearnbench.foundation.report_files`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -25,6 +28,8 @@ import pandas as pd
 
 from unlearnbench.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
 from unlearnbench.foundation.cost import run_time_efficiency
+from unlearnbench.foundation.report_files import markdown_table, pyplot, save_figure
+from unlearnbench.orchestration.reference import reference_status
 from unlearnbench.orchestration.statistics import paired_difference, t_interval
 
 FORGETTING = [  # (record column, leaderboard header); the dominant reading is inserted after the second column
@@ -212,13 +217,9 @@ def _runs(r: dict) -> str:
     return f"{r['runs']}" + (f" ({r['failed']} failed)" if r["failed"] else "")
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(["\n".join(lines), *("| " + " | ".join(cells) + " |" for cells in rows)])
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """The two main tables ("Forgetting", "Retained quality and cost"), each under a ``##`` heading."""
+def main_tables(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The two main tables of an aggregated ``table`` as (title, Markdown table): "Forgetting" and "Retained quality
+    and cost"."""
     records = table.to_dict("records")
 
     def cells(r: dict, metrics: list) -> list[str]:
@@ -232,8 +233,18 @@ def to_markdown(table: pd.DataFrame) -> str:
         forget_rows.append([r["method"], _runs(r), *values[:2], r.get("dominant_reading", MISSING), *values[2:]])
     quality_headers = ["method", "runs", *(h for _, h in QUALITY_COST)]
     quality_rows = [[r["method"], _runs(r), *cells(r, QUALITY_COST)] for r in records]
-    return (f"## {MAIN_TITLES[0]}\n\n{_table(forget_headers, forget_rows)}\n\n"
-            f"## {MAIN_TITLES[1]}\n\n{_table(quality_headers, quality_rows)}")
+    return [(MAIN_TITLES[0], markdown_table(forget_headers, forget_rows)),
+            (MAIN_TITLES[1], markdown_table(quality_headers, quality_rows))]
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The two main tables ("Forgetting", "Retained quality and cost"), each under a ``##`` heading."""
+    return "\n\n".join(f"## {title}\n\n{body}" for title, body in main_tables(table))
+
+
+def measured_on(hardware: pd.Series) -> str:
+    """The distinct hardware labels of the runs, sorted and comma-separated; "not recorded" if there is none."""
+    return ", ".join(sorted({str(h) for h in hardware.fillna("") if h})) or "not recorded"
 
 
 def _interval_cell(mean: float, half_width: float, n: int, col: str, runs_ok: int) -> str:
@@ -257,7 +268,8 @@ def intervals_markdown(table: pd.DataFrame) -> str:
              "seed of this plan; s = sample std, ddof = 1). The interval is over forget classes and seeds: it says "
              "how well n runs pin down the method's mean, not the spread of single runs. With n = 1 there is no "
              "interval; \"(n = k)\" marks a metric that only k runs recorded.")
-    return f"## {INTERVALS_TITLE}\n\n{intro}\n\n" + _table(["method", "n", *(h for _, h in INTERVAL_METRICS)], rows)
+    headers = ["method", "n", *(h for _, h in INTERVAL_METRICS)]
+    return f"## {INTERVALS_TITLE}\n\n{intro}\n\n" + markdown_table(headers, rows)
 
 
 def paired_differences(df: pd.DataFrame, metrics: list[tuple[str, str]] | None = None) -> pd.DataFrame:
@@ -322,7 +334,7 @@ def pairs_markdown(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = 
                     cell += f" (n = {int(r['n'])})"
                 cells.append(cell)
             rows.append([a, b, str(n), *cells])
-    body = _table(headers, rows) if rows else "Fewer than two methods besides \"original\": no pairs."
+    body = markdown_table(headers, rows) if rows else "Fewer than two methods besides \"original\": no pairs."
     return f"## {PAIRS_TITLE}\n\n{intro}\n\n{body}"
 
 
@@ -340,11 +352,6 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     """Forgetting vs retained quality, one labelled point per method: x = recognised rate of the forget class (%;
     1 − UA when no record has one), y = KID on the retained classes (FID when no record has KID; log scale when
     the values span > 100×), error bars = std across runs, marker size = unlearning time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     axes = _plot_axes(table)
     if axes is None:
         return
@@ -357,7 +364,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     times = t["total_seconds_mean"].fillna(0) if "total_seconds_mean" in t else pd.Series(0.0, index=t.index)
     sizes = 40 + 400 * (times / times.max() if times.max() > 0 else times)
 
-    fig, ax = plt.subplots(figsize=(6.8, 4.6), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6.8, 4.6), dpi=120)
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="gray", alpha=0.6, capsize=2, lw=1)
     ax.scatter(x, y, s=sizes, alpha=0.6)
     for method, xi, yi, ti in zip(t["method"], x, y, times, strict=True):
@@ -374,9 +381,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     ax.set_title("Forgetting vs retained quality (bars = std over runs, size = time)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = "", skipped: int = 0,
@@ -414,9 +419,9 @@ def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = 
     rte_note = ("" if (df["method"] == "retrain").any() else
                 "\n\nRTE is \"—\" because this plan has no Retrain run (RTE is only computed against a Retrain timed "
                 "on the same hardware).")
-    skipped_note = (f"\n\n{skipped} record(s) of other settings, code or hardware in {out_dir / 'runs'} are not "
+    skipped_note = (f"\n\n{skipped} record(s) of other settings, versions or hardware in {out_dir / 'runs'} are not "
                     "shown." if skipped else "")
-    hardware = ", ".join(sorted({str(h) for h in df["hardware"] if h})) or "not recorded"
+    hardware = measured_on(df["hardware"])
     text = (f"# Leaderboard: {df['profile'].iloc[0]}\n\n{protocol}\n\nMeasured on: {hardware}.\n\n"
             f"{READING_GUIDE}{rte_note}\n\n{markdown}\n\n{intervals}\n\n{pairs_markdown(pairs)}\n"
             + (f"\nFailed runs:{notes}\n" if notes else "") + skipped_note.lstrip("\n")
@@ -434,27 +439,19 @@ def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = 
 
 
 def reference_table(reference_dir: str | Path) -> str:
-    """The committed reference leaderboard of a profile (its hardware line and main tables), or "" if there is none.
-
-    Reads both layouts: one table (older references) or the "Forgetting" / "Retained quality and cost" tables;
-    interval and paired-difference tables are left out.
-    """
-    path = Path(reference_dir) / "leaderboard.md"
+    """The committed reference leaderboard of a profile, or "" if there is none: the hardware its runs were measured
+    on and its two main tables, rebuilt from its ``leaderboard.json`` (the aggregated table as written) and the
+    ``hardware`` column of its ``runs.csv``, under one line saying what made it and whether it is validated for
+    the current code (:func:`~unlearnbench.orchestration.reference.reference_status`). Interval and
+    paired-difference tables are left out."""
+    reference_dir = Path(reference_dir)
+    path = reference_dir / "leaderboard.json"
     if not path.is_file():
         return ""
-    lines = path.read_text().splitlines()
-    measured = next((line for line in lines if line.startswith("Measured on:")), "Measured on: not recorded.")
-    blocks: list[tuple[str, list[str]]] = []
-    heading, current = "", []
-    for line in [*lines, ""]:
-        if line.startswith("|"):
-            current.append(line)
-            continue
-        if current:
-            blocks.append((heading, current))
-            current = []
-        if line.startswith("#"):
-            heading = line.lstrip("#").strip()
-    parts = [(f"{h}:\n" if h in MAIN_TITLES else "") + "\n".join(block) for h, block in blocks
-             if h not in (INTERVALS_TITLE, PAIRS_TITLE)]
-    return f"Reference ({path.parent}, {measured[len('Measured on: '):].rstrip('.')}):\n\n" + "\n\n".join(parts)
+    table = pd.DataFrame(json.loads(path.read_text()))
+    runs = reference_dir / "runs.csv"
+    hardware = pd.read_csv(runs, usecols=lambda c: c == "hardware") if runs.is_file() else pd.DataFrame()
+    measured = measured_on(hardware["hardware"] if "hardware" in hardware else pd.Series(dtype=object))
+    parts = [f"{title}:\n{body}" for title, body in main_tables(table)]
+    return (f"Reference ({reference_dir}, {measured}):\n{reference_status(reference_dir)}.\n\n"
+            + "\n\n".join(parts))

@@ -2,14 +2,17 @@
 
 For a profile it prepares the data, loads the committed evaluation networks (the yardstick), trains or loads the
 cached original model, then for every run unlearns from the *same* original weights with the *same* trainer
-settings, evaluates with the one :class:`unlearnbench.metrics.evaluator.Evaluator` (and its relearning attack), and writes one
-JSON record per run atomically under ``<output_dir>/<profile>/runs/`` (``output_dir`` defaults to the git-ignored
-``results/local``; the committed reference results under ``results/reference`` are never written by a run).
+settings, evaluates with the one :class:`unlearnbench.metrics.evaluator.Evaluator` (and its relearning attack),
+and writes one record per run (:class:`~unlearnbench.orchestration.records.RunRecord`) atomically under
+``<output_dir>/<profile>/runs/`` (``output_dir`` defaults to the git-ignored ``results/local``; the committed
+reference results under ``results/reference`` are never written by a run).
 
-A run's key hashes everything that defines its numbers: the configuration, every protocol option, the method's
-resolved options, the code fingerprint (:mod:`unlearnbench.foundation.provenance`), device type and name, CPU
-threads, precision and library versions. A rerun skips runs whose record exists with that key and status ``ok``
-(a failed run is retried); ``force`` recomputes. The leaderboard shows exactly the records of the current plan;
+A run's key is made of content and explicit versions (:mod:`unlearnbench.foundation.provenance`): the
+configuration, every protocol option and ``PROTOCOL_VERSION``, the data's content, the original's identity, the
+yardstick's weight hash, the method's name, ``version`` and resolved options, device type and name, CPU threads,
+precision and library versions; never the suite's code, which each record carries as provenance only.
+A rerun skips runs whose record exists with that key and status ``ok`` (a failed run is retried); ``force``
+recomputes. The leaderboard shows exactly the records of the current plan;
 records of other keys in the same folder are counted and reported as skipped, never averaged in.
 
 Several devices (``runtime.devices`` = N > 1): every *fit* (pretraining, Retrain, each method) runs data-parallel in
@@ -26,13 +29,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
-import traceback
 import uuid
-import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +42,34 @@ from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.cache import cache_lock, config_hash, load_or_build, to_jsonable, write_json_atomic
 from unlearnbench.foundation.config import ConfigError, Profile, load_profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
-from unlearnbench.foundation.pretraining import load_original
+from unlearnbench.foundation.pretraining import data_fingerprint, diffusion_dir, load_original, original_identity
 from unlearnbench.foundation.provenance import (
-    ROOT,
     code_fingerprint,
-    directory_fingerprint,
     environment,
     hardware,
     hardware_label,
-    library_versions,
-    source_fingerprint,
+    normalised_source_hash,
+    tensors_hash,
 )
 from unlearnbench.foundation.trainer import configure_threads, data_parallel, per_device_batch, pick_device
 from unlearnbench.foundation.yardstick import Yardstick, load_yardstick
 from unlearnbench.methods.isolation import unlearn_isolated
+from unlearnbench.metrics import PROTOCOL_VERSION
 from unlearnbench.orchestration.leaderboard import write_leaderboard
 from unlearnbench.orchestration.progress import StageLog, format_seconds
+from unlearnbench.orchestration.records import RunRecord, load_record, select_records
+from unlearnbench.orchestration.reference import ORIGINAL, ORIGINAL_DIR, REFERENCE_ROOT
+from unlearnbench.orchestration.run_logging import log_final, open_logger
 
-ORIGINAL = "original"  # the reference row: the original model, nothing forgotten
-REFERENCE_ROOT = ROOT / "results" / "reference"  # committed reference results: read-only to the runner
+
+def method_identity(cls: type) -> dict[str, Any]:
+    """What identifies a method's numbers in run keys besides its name and resolved options: its ``version``; for a
+    plugin (a class outside ``unlearnbench.methods``, with no version discipline) also the hash of its source file
+    with docstrings, comments and formatting left out."""
+    identity: dict[str, Any] = {"version": int(getattr(cls, "version", 1))}
+    if not cls.__module__.startswith("unlearnbench.methods."):
+        identity["source"] = normalised_source_hash(cls)
+    return identity
 
 
 @dataclass
@@ -79,7 +87,7 @@ class RunSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     key: str = ""
     method_config: dict[str, Any] = field(default_factory=dict)
-    method_code: str = ""
+    method_identity: dict[str, Any] = field(default_factory=dict)
 
 
 class BenchmarkRunner:
@@ -110,21 +118,23 @@ class BenchmarkRunner:
         return environment(self.device, self.profile.runtime.precision)
 
     def protocol_key(self) -> str:
-        """Everything shared by all runs of the profile: data, original, sampler (every option), the yardstick's
-        fingerprint, evaluation, the user's own original (by content), code fingerprint, hardware, precision,
-        libraries."""
+        """Everything shared by all runs of the profile: ``PROTOCOL_VERSION``, data (configuration and content),
+        the original's identity (:func:`~unlearnbench.foundation.pretraining.original_identity`), the sampler (every
+        option), the yardstick's weight hash, evaluation, environment (hardware, precision, libraries) and how fits
+        run (process isolation, devices). Not the suite's code: see :mod:`unlearnbench.foundation.provenance`."""
         if self._protocol_key is None:
             p = self.profile
-            original = directory_fingerprint(self.pretrained) if self.pretrained else None
-            self._protocol_key = config_hash(p.data, p.unet, p.pretrain.recipe(), p.sampler,
-                                             self.yardstick().fingerprint, p.evaluation, p.seed, original,
-                                             code_fingerprint("run"), self.environment(),
+            self._protocol_key = config_hash(PROTOCOL_VERSION, p.data, data_fingerprint(p), p.unet,
+                                             original_identity(p, self.pretrained), p.sampler,
+                                             self.yardstick().fingerprint, p.evaluation, p.seed, self.environment(),
                                              {"isolate_runs": p.runtime.isolate_runs} | data_parallel(p.runtime))
         return self._protocol_key
 
     def run_key(self, spec: RunSpec) -> str:
+        """The protocol key, the row, the method's name, identity (its ``version``; a plugin's normalised source
+        too) and resolved options, the budget, the forget class and the seed."""
         budget = {"steps": self.profile.unlearning.steps, "batch_size": self.profile.unlearning.batch_size}
-        return config_hash(self.protocol_key(), spec.label, spec.method, spec.method_config, spec.method_code,
+        return config_hash(self.protocol_key(), spec.label, spec.method, spec.method_config, spec.method_identity,
                            budget, spec.forget_class, spec.seed)
 
     def record_path(self, spec: RunSpec) -> Path:
@@ -153,7 +163,7 @@ class BenchmarkRunner:
                 for label, method, overrides in entries:
                     specs.append(RunSpec(label, c, seed, method=method, overrides=overrides,
                                          method_config=method_config_for(method, self.profile, overrides),
-                                         method_code=source_fingerprint(get_method(method))))
+                                         method_identity=method_identity(get_method(method))))
         for s in specs:
             s.key = self.run_key(s)
         return specs
@@ -196,21 +206,22 @@ class BenchmarkRunner:
 
     def select(self, specs: list[RunSpec], keys: list[str]) -> list[RunSpec]:
         """The runs of the plan with these keys, in the given order; ConfigError naming ``unlearnbench list`` for a
-        key that is not in the plan (keys hash the settings, code and hardware, so a key made elsewhere may not
-        be)."""
+        key that is not in the plan (keys hash the settings, versions and hardware, so a key made elsewhere may
+        not be)."""
         by_key = {s.key: s for s in specs}
         unknown = [k for k in keys if k not in by_key]
         if unknown:
             name = self.profile.name
             raise ConfigError(f"no run with key {', '.join(unknown)} in the plan of profile {name} on this machine "
-                              f"({hardware_label(hardware(self.device))}, code {code_fingerprint('run')}); see "
+                              f"({hardware_label(hardware(self.device))}); see "
                               f"`unlearnbench list --profile {name}` with the same options")
         return [by_key[k] for k in dict.fromkeys(keys)]
 
     def machine_text(self) -> str:
-        """``hardware: …; precision …; code …``: what every key of this plan carries besides the settings."""
+        """``hardware: …; precision …; code …``: what every key of this plan carries besides the settings and
+        versions, and the code that will make its records (provenance, not keyed)."""
         return (f"hardware: {hardware_label(hardware(self.device))}; precision {self.profile.runtime.precision}; "
-                f"code {code_fingerprint('run')}")
+                f"code {code_fingerprint()}")
 
     def run(self) -> list[dict]:
         """Every pending run of the plan, then the leaderboard; returns the plan's records."""
@@ -251,7 +262,7 @@ class BenchmarkRunner:
         stages.begin(f"unlearning and evaluation: {len(todo)} runs")
         device = self.device
         evaluator = self.evaluator(yardstick, data, device)
-        context = {"hardware": hardware(device), "versions": library_versions()}
+        context = {"hardware": hardware(device), "original_weights": tensors_hash(original.state_dict().items())}
         for i, spec in enumerate(todo, 1):
             stages.say(f"run {i}/{len(todo)}: {spec.label}, forget class {spec.forget_class} "
                        f"({data.class_names[spec.forget_class]}), seed {spec.seed} [{spec.key}]")
@@ -289,7 +300,8 @@ class BenchmarkRunner:
                                                         self.profile.evaluation.seed, desc="original, every class")
         return self._original_samples
 
-    def protocol_text(self, specs: list[RunSpec]) -> str:
+    def protocol_text(self, specs: list[RunSpec], code: str | None = None) -> str:
+        """The protocol line printed with the tables; ``code``: the code that made the records (default: this)."""
         p = self.profile
         e = p.evaluation
         dropout = {}
@@ -311,7 +323,7 @@ class BenchmarkRunner:
                 f"{p.unlearning.batch_size}; label dropout on forget/retain passes: {dropout_text or 'n/a'}; "
                 f"forget classes {p.unlearning.forget_classes}, seeds {p.unlearning.seeds}; "
                 f"precision {p.runtime.precision}; hardware {hardware_label(hardware(self.device))}; "
-                f"code {code_fingerprint('run')}.")
+                f"code {code or code_fingerprint()}.")
 
     # -- one run -----------------------------------------------------------------------------------------------
     def run_one(self, spec: RunSpec, original: ConditionalDiffusion, data: UnlearningDataModule, evaluator,
@@ -321,115 +333,51 @@ class BenchmarkRunner:
         from unlearnbench.methods import unlearn
 
         p = self.profile
-        record: dict[str, Any] = {
-            "run_key": spec.key, "protocol_key": self.protocol_key(), "profile": p.name, "method": spec.label,
-            "base_method": spec.method, "forget_class": spec.forget_class,
-            "forget_class_name": data.class_names[spec.forget_class], "seed": spec.seed,
-            "method_config": json.dumps(to_jsonable(spec.method_config), sort_keys=True),
-            "unlearning_steps": p.unlearning.steps if spec.method != ORIGINAL else 0,
-            "batch_size": p.unlearning.batch_size, "world_size": p.runtime.devices,
-            "per_device_batch_size": per_device_batch(p.unlearning.batch_size, p.runtime.devices,
-                                                      "unlearning.batch_size"),
-            "device": str(device), "precision": p.runtime.precision,
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "hostname": platform.node(), "hardware": hardware_label(context["hardware"]),
-            "code_fingerprint": code_fingerprint("run"), "method_code": spec.method_code,
-            **{f"hw_{k}": v for k, v in context["hardware"].items()},
-            **{f"version_{k}": v for k, v in context["versions"].items()},
-            "yardstick_directory": self.yardstick().directory.name,
-            "classifier_accuracy": self.yardstick().card["metrics"]["classifier_accuracy"],
-        }
-        logger = self._logger(spec, record)
+        rec = RunRecord.start(
+            self.record_path(spec), run_key=spec.key, protocol_key=self.protocol_key(), profile=p.name,
+            label=spec.label, method=spec.method, seed=spec.seed, method_identity=spec.method_identity,
+            method_config=spec.method_config, unlearning_steps=p.unlearning.steps if spec.method != ORIGINAL else 0,
+            batch_size=p.unlearning.batch_size, precision=p.runtime.precision, hardware=context["hardware"],
+            forget_class=spec.forget_class, forget_class_name=data.class_names[spec.forget_class],
+            world_size=p.runtime.devices,
+            per_device_batch_size=per_device_batch(p.unlearning.batch_size, p.runtime.devices,
+                                                   "unlearning.batch_size"),
+            device=str(device), original_weights=context["original_weights"],
+            yardstick_directory=self.yardstick().directory.name,
+            classifier_accuracy=self.yardstick().card["metrics"]["classifier_accuracy"])
+        logger = open_logger(p, self.out_dir, f"{spec.label}-f{spec.forget_class}-s{spec.seed}",
+                             {"profile": to_jsonable(p), **rec.fields})
         grid_path = self.grids_dir / f"{self.record_path(spec).stem.rsplit('__', 1)[0]}.png"
-        try:
+        with rec.capture(f"{spec.label} on forget class {spec.forget_class}"):
             L.seed_everything(spec.seed, verbose=False)
             if spec.method == ORIGINAL:
                 model = original
-                # nothing is unlearned: no time spent; memory is not measured for the reference row
-                record.update(prepare_seconds=0.0, unlearn_seconds=0.0, peak_memory_mb=float("nan"),
-                              memory_kind="not measured", cached=True)
+                rec.add_no_unlearning()
+                result = evaluator.score(self.original_samples(evaluator, model), spec.forget_class,
+                                         p.evaluation.seed, grid_path)
             else:
                 if p.runtime.isolate_runs:
                     outcome = unlearn_isolated(p, self.pretrained, original, spec.method, spec.forget_class,
                                                spec.seed, spec.overrides, logger=logger)
+                    note = ""
                 else:
                     outcome = unlearn(spec.method, original, spec.forget_class, data, p, seed=spec.seed,
                                       overrides=spec.overrides, logger=logger)
-                    outcome.memory_kind += " (in-process: depends on run order)"
-                model = outcome.model
+                    note = " (in-process: depends on run order)"
                 if outcome.world_size > 1:  # ddp_spawn's workers are other processes than the measured one
-                    outcome.memory_kind += f" (this process only: {outcome.world_size} data-parallel workers)"
-                record.update(world_size=outcome.world_size)
-                record.update(prepare_seconds=outcome.prepare_seconds, unlearn_seconds=outcome.unlearn_seconds,
-                              unlearning_steps=outcome.steps,
-                              peak_memory_mb=outcome.peak_memory_mb, memory_kind=outcome.memory_kind,
-                              cached=outcome.cached, **{f"extra_{k}": v for k, v in outcome.extra.items()})
-            if spec.method == ORIGINAL:
-                result = evaluator.score(self.original_samples(evaluator, model), spec.forget_class,
-                                         p.evaluation.seed, grid_path)
-            else:
+                    note += f" (this process only: {outcome.world_size} data-parallel workers)"
+                model = outcome.model
+                rec.add_outcome(outcome, note)
                 result = evaluator.evaluate(model.to(device), spec.forget_class, seed=p.evaluation.seed,
                                             grid_path=grid_path)
-                record.update(evaluator.relearning(model, spec.forget_class, p.runtime, p.evaluation.seed, spec.seed))
+                rec.add_scores(evaluator.relearning(model, spec.forget_class, p.runtime, p.evaluation.seed,
+                                                    spec.seed))
             evaluation = result.as_dict()
-            record["eval_seed"] = evaluation.pop("seed")  # the record's seed is the run seed
-            record.update(evaluation)
-            record["grid_path"] = os.path.relpath(grid_path, self.out_dir)
-            record["status"] = "ok"
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as err:  # the leaderboard shows a failed method instead of hiding it
-            child_trace = getattr(err, "child_traceback", "")
-            record.update(status="failed", error=str(err) if child_trace else f"{type(err).__name__}: {err}")
-            record["traceback"] = child_trace or traceback.format_exc(limit=8)
-            warnings.warn(f"{spec.label} failed on forget class {spec.forget_class}: {err}", stacklevel=1)
-        record["total_seconds"] = float(record.get("prepare_seconds") or 0) + float(record.get("unlearn_seconds") or 0)
-        record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_json_atomic(self.record_path(spec), record)  # local results first: W&B can never lose them
-        self._log_final(logger, record, grid_path)
+            evaluation["eval_seed"] = evaluation.pop("seed")  # the record's seed is the run seed
+            rec.add_scores({**evaluation, "grid_path": os.path.relpath(grid_path, self.out_dir)})
+        record = rec.fields  # written: local results first, W&B can never lose them
+        log_final(p, logger, record, grid_path)
         return record
-
-    # -- loggers -----------------------------------------------------------------------------------------------
-    def _logger(self, spec: RunSpec, record: dict):
-        rt = self.profile.runtime
-        name = f"{spec.label}-f{spec.forget_class}-s{spec.seed}"
-        try:
-            mode = wandb_mode(rt.wandb_mode)
-            if rt.logger == "wandb" and mode != "disabled":
-                from lightning.pytorch.loggers import WandbLogger
-
-                save_dir = Path(os.environ.get("WANDB_DIR") or self.out_dir / "wandb")
-                save_dir.mkdir(parents=True, exist_ok=True)
-                os.environ.setdefault("WANDB_SILENT", "true")
-                return WandbLogger(project=os.environ.get("WANDB_PROJECT") or rt.wandb_project, name=name,
-                                   group=self.profile.name, save_dir=str(save_dir), offline=mode == "offline",
-                                   config={"profile": to_jsonable(self.profile), **record})
-            if rt.logger == "csv":
-                from lightning.pytorch.loggers import CSVLogger
-
-                return CSVLogger(save_dir=str(self.out_dir / "csv_logs"), name=name)
-        except Exception as err:
-            warnings.warn(f"logger {rt.logger} unavailable ({err}); results are still written locally",
-                          stacklevel=1)
-        return False
-
-    def _log_final(self, logger, record: dict, grid_path: Path) -> None:
-        rt = self.profile.runtime
-        if not logger or rt.logger != "wandb" or wandb_mode(rt.wandb_mode) == "disabled":
-            return
-        try:
-            import wandb
-
-            run = logger.experiment
-            scalars = {f"final/{k}": v for k, v in record.items()
-                       if isinstance(v, int | float) and not isinstance(v, bool)}
-            if grid_path.is_file():
-                scalars["samples"] = wandb.Image(str(grid_path))
-            run.log(scalars)
-            run.summary.update({k: v for k, v in scalars.items() if k != "samples"})
-            run.finish()
-        except Exception as err:
-            warnings.warn(f"W&B logging failed ({err}); the local record is safe", stacklevel=1)
 
     # -- records -----------------------------------------------------------------------------------------------
     def load_records(self, specs: list[RunSpec]) -> tuple[list[dict], int]:
@@ -469,30 +417,54 @@ def rebuild_leaderboard(runner: BenchmarkRunner) -> int:
     return 0
 
 
-def publish(runner: BenchmarkRunner) -> int:
-    """``unlearnbench publish``: replace ``results/reference/<profile>/`` with the current plan's local results
-    (leaderboard files, records, grids), refusing an incomplete plan or one with failed runs."""
+def publish(runner: BenchmarkRunner, reference_root: Path = REFERENCE_ROOT, source: str | Path | None = None) -> int:
+    """``unlearnbench publish``: replace ``results/reference/<profile>/`` with the current plan's results (records,
+    grids, leaderboard files) and the original model's weights (``original/``, which ``unlearnbench verify`` reruns
+    from), refusing an incomplete plan or one with failed runs.
+
+    ``source``: take the plan's records from another published reference made with the same protocol (the same data,
+    UNet, pretraining, sampler, evaluation, seed and budget, checked in its ``config.json``) instead of the local
+    results, matched by row, forget class, seed and resolved method options; no run is recomputed and every record
+    keeps the code and hardware that made it (the ``mnist`` reference is ``mnist-extended``'s rows of its plan).
+    """
     _, specs = runner.validate()
-    records, _ = runner.load_records(specs)
+    if source is None:
+        records, _ = runner.load_records(specs)
+        src_dir, original = runner.out_dir, Path(runner.pretrained) if runner.pretrained else diffusion_dir(
+            runner.profile)
+        paths = [runner.record_path(s) for s in specs]
+    else:
+        src_dir = Path(source)
+        records, paths = records_of_plan(runner, specs, src_dir)
+        original = src_dir / ORIGINAL_DIR
     missing = len(specs) - len(records)
     failed = [r["method"] for r in records if r.get("status") != "ok"]
     if missing or failed:
-        raise ConfigError(f"the plan is not complete in {runner.out_dir} ({missing} runs missing, failed: "
+        raise ConfigError(f"the plan is not complete in {src_dir} ({missing} runs missing, failed: "
                           f"{failed or 'none'}); run `unlearnbench run --profile {runner.profile.name}` first")
-    final = REFERENCE_ROOT / runner.profile.name
+    if not (original / "metadata.json").is_file():
+        raise ConfigError(f"no original model in {original}: the reference must ship it for `unlearnbench verify`")
+    final = Path(reference_root) / runner.profile.name
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
     try:
         (tmp / "runs").mkdir(parents=True)
-        for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png",
-                     "leaderboard_pairs.csv", "protocol.txt", "runs.csv", "config.json"):
-            if (runner.out_dir / name).is_file():
-                shutil.copy2(runner.out_dir / name, tmp / name)
-        for spec in specs:
-            shutil.copy2(runner.record_path(spec), tmp / "runs" / runner.record_path(spec).name)
+        for path in paths:
+            shutil.copy2(path, tmp / "runs" / path.name)
         for record in records:
             if record.get("grid_path"):
                 (tmp / record["grid_path"]).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(runner.out_dir / record["grid_path"], tmp / record["grid_path"])
+                shutil.copy2(src_dir / record["grid_path"], tmp / record["grid_path"])
+        shutil.copytree(original, tmp / ORIGINAL_DIR, ignore=shutil.ignore_patterns("*.lock", "*.checkpoints"))
+        if source is None:
+            for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png",
+                         "leaderboard_pairs.csv", "protocol.txt", "runs.csv", "config.json"):
+                if (runner.out_dir / name).is_file():
+                    shutil.copy2(runner.out_dir / name, tmp / name)
+        else:
+            codes = ", ".join(sorted({str(r.get("code_fingerprint")) for r in records}))
+            write_json_atomic(tmp / "config.json", {"profile": runner.profile, "pretrained": None,
+                                                    "records_from": str(src_dir.name)})
+            write_leaderboard(tmp, records, protocol=runner.protocol_text(specs, code=codes))
         old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
         if final.exists():
             os.replace(final, old)
@@ -504,38 +476,31 @@ def publish(runner: BenchmarkRunner) -> int:
     return 0
 
 
-def load_record(path: Path) -> dict:
-    """A run record, or ``{}`` if there is none (or it cannot be read: it is then recomputed)."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+PROTOCOL_SECTIONS = ("data", "unet", "sampler", "evaluation", "seed")
 
 
-def select_records(runs_dir: str | Path, keys: set[str]) -> tuple[list[dict], int]:
-    """The records under ``runs_dir`` whose ``run_key`` is in ``keys``, and the number of the others (records of
-    other settings, code or hardware, which must never be averaged into this plan's table)."""
-    chosen, skipped = [], 0
-    for path in sorted(Path(runs_dir).glob("*.json")):
-        record = load_record(path)
-        if record.get("run_key") in keys:
-            chosen.append(record)
-        else:
-            skipped += 1
-    return chosen, skipped
-
-
-def wandb_mode(configured: str) -> str:
-    """The user's ``WANDB_MODE`` environment variable wins over the profile's ``runtime.wandb_mode``."""
-    env = os.environ.get("WANDB_MODE", "").strip().lower()
-    if env in ("disabled", "offline", "online"):
-        return env
-    if env in ("dryrun",):
-        return "offline"
-    if env in ("run",):
-        return "online"
-    return configured
+def records_of_plan(runner: BenchmarkRunner, specs: list[RunSpec], source: Path) -> tuple[list[dict], list[Path]]:
+    """The records of ``source`` (a published reference) that are this plan's runs: same protocol (its
+    ``config.json``), row, forget class, seed and resolved options. ConfigError naming what differs."""
+    published = json.loads((source / "config.json").read_text())["profile"]
+    mine = to_jsonable(runner.profile)
+    differ = [k for k in PROTOCOL_SECTIONS if published.get(k) != mine.get(k)]
+    differ += [f"pretrain.{k}" for k, v in to_jsonable(runner.profile.pretrain.recipe()).items()
+               if published["pretrain"].get(k) != v]
+    differ += [f"unlearning.{k}" for k in ("steps", "batch_size")
+               if published["unlearning"][k] != mine["unlearning"][k]]
+    if differ:
+        raise ConfigError(f"{source} was made with other settings ({', '.join(differ)}): its records are not this "
+                          "plan's")
+    by_row = {}
+    for path in sorted((source / "runs").glob("*.json")):
+        r = load_record(path)
+        by_row[(r.get("method"), r.get("forget_class"), r.get("seed"), r.get("method_config"))] = (r, path)
+    chosen = [by_row.get((s.label, s.forget_class, s.seed,
+                          json.dumps(to_jsonable(s.method_config), sort_keys=True) if s.method != ORIGINAL else "{}"))
+              for s in specs]
+    found = [c for c in chosen if c is not None]
+    return [r for r, _ in found], [p for _, p in found]
 
 
 def check_writable(directory: Path, what: str) -> None:

@@ -6,7 +6,8 @@ the pretraining steps) with the forget classes run at that size, and the *arms*:
 with options (a profile variant, ``{method: safemax, lam: 0}``). For every size the study
 
 1. measures the original's class signal D(t) (:mod:`unlearnbench.metrics.class_signal`) into
-   ``<output_dir>/<name>-<size>/class-signal/`` (skipped when it is there for the same model and code);
+   ``<output_dir>/<name>-<size>/class-signal/`` (skipped when it is there for the same original model and
+   ``CLASS_SIGNAL_VERSION``);
 2. sets the ``signal_arm``'s timestep window to where the mean D_swap(t) is at least ``signal_fraction`` of its
    maximum (the measured grid points t_lo … t_hi give ``t_min = t_lo``, ``t_max = t_hi + 1``), so that arm follows
    the class signal of *its own* original;
@@ -14,34 +15,37 @@ with options (a profile variant, ``{method: safemax, lam: 0}``). For every size 
    ``<output_dir>/<name>-<size>/``: the original is trained once (cached by its key), every arm starts from it,
    one record per run, written atomically. An interrupted study resumes from those records: rerun the command.
 
-After each size ``summary.csv`` (one row per record), ``summary.md`` (means over forget classes per size and arm,
-and the pre-registered decision table) and ``capacity.png`` are rewritten from every record of the plan, so a
-partial study can be read while it runs. ``--summary-only`` redraws them from the records without running, also
-after the code changed (records then match by arm, class and seed; one code version per size, named in the
-summary).
+After each size ``summary.csv`` (one row per record) and ``summary.md`` (means over forget classes per size and
+arm) are rewritten from every record of the plan, so a partial study can be read while it runs. A spec may name its
+own *report* (``report: capacity`` is the module ``unlearnbench.studies.capacity`` beside ``capacity.yaml``; a
+dotted name is any importable module): its ``write_report(study, table)`` writes the study's own files (its
+decision rule, its figures) under the output folder and returns Markdown appended to ``summary.md``. This runner
+knows no particular study. ``--summary-only`` redraws the summary from the records without running, also after
+the plan's keys changed (records then match by arm, class and seed; one plan version per size). The code
+fingerprint each record carries is shown in the summary as provenance, never used to select records.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
 from unlearnbench.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
 from unlearnbench.foundation.config import ConfigError, Profile, load_profile, resolve_named_yaml
+from unlearnbench.foundation.report_files import markdown_table
 
 STUDY_DIR = Path(__file__).resolve().parents[1] / "studies"
-RECOGNISED_TARGET = 0.05  # "forgets": the reader recognises at most 5 % of forget-class samples (tuning's rule)
+REPORT_PACKAGE = "unlearnbench.studies"  # ``report: <name>`` is the module <REPORT_PACKAGE>.<name>
 SUMMARY_FIELDS = ["recognised_rate", "unrecognisable_rate", "ua", "retain_accuracy", "reader_retain_accuracy",
                   "kid", "fid", "forget_entropy", "unlearn_seconds", "prepare_seconds", "extra_final_loss",
                   "extra_mask_fraction"]
-# The SAFEMax paper's point (CIFAR-10, 35.7M-parameter DDPM, mean over 10 forget classes): retained-class FID of
-# SAFEMax 16.74 vs SalUn 16.76 (METHODS.md). Drawn on the "relative to SalUn" panel as a reference, not as data.
-PAPER_PARAMETERS = 35.7e6
-PAPER_RETAINED_RATIO = 16.74 / 16.76
 
 
 @dataclass
@@ -55,7 +59,8 @@ class StudySize:
 
 @dataclass
 class StudySpec:
-    """A study: see the module docstring. ``arms`` maps a row label to ``{method: name, option: value, ...}``."""
+    """A study: see the module docstring. ``arms`` maps a row label to ``{method: name, option: value, ...}``;
+    ``report`` names the study's own report module (None: the generic summary only)."""
 
     name: str
     sizes: list[StudySize]
@@ -66,6 +71,7 @@ class StudySpec:
     signal_arm: str | None = None
     signal_fraction: float = 0.5
     signal_images_per_class: int = 32
+    report: str | None = None
 
     def __post_init__(self) -> None:
         if not self.sizes:
@@ -80,9 +86,26 @@ class StudySpec:
             raise ConfigError(f"signal_arm {self.signal_arm!r} is not one of the arms {sorted(self.arms)}")
         if not 0 < self.signal_fraction <= 1:
             raise ConfigError(f"signal_fraction must lie in (0, 1], got {self.signal_fraction}")
+        report_module(self)  # an unknown report is a spec error, found before anything runs
+
+
+def report_module(study: StudySpec) -> ModuleType | None:
+    """The study's report module (``report: capacity`` → ``unlearnbench.studies.capacity``; a dotted name as is),
+    or None when the spec names none. Raises ConfigError when it cannot be imported or has no ``write_report``."""
+    if not study.report:
+        return None
+    name = study.report if "." in study.report else f"{REPORT_PACKAGE}.{study.report}"
+    try:
+        module = importlib.import_module(name)
+    except ImportError as err:
+        raise ConfigError(f"study {study.name!r}: cannot import its report module {name!r}: {err}") from err
+    if not callable(getattr(module, "write_report", None)):
+        raise ConfigError(f"study {study.name!r}: report module {name!r} has no write_report(study, table)")
+    return module
 
 
 def resolve_study_path(spec: str | Path) -> Path:
+    """A bundled study's spec (``benchmark/studies/<name>.yaml``) or the path of one."""
     return resolve_named_yaml(spec, STUDY_DIR, "study")
 
 
@@ -131,23 +154,21 @@ def signal_window(frame: pd.DataFrame, fraction: float) -> tuple[int, int]:
 
 
 def class_signal_for(study: StudySpec, profile: Profile) -> pd.DataFrame:
-    """The size's class-signal curve, measured once per model (reused when its meta matches)."""
-    from unlearnbench.foundation.provenance import code_fingerprint
-    from unlearnbench.metrics.class_signal import measure_original
+    """The size's class-signal curve, measured once per original model: reused while the stored curve's meta has
+    the same :func:`~unlearnbench.metrics.class_signal.curve_identity` (``CLASS_SIGNAL_VERSION`` and the
+    original's identity; not the code fingerprint, which it records as provenance)."""
+    from unlearnbench.metrics import class_signal
 
     out = Path(profile.runtime.output_dir) / profile.name / "class-signal"
-    meta_path = out / "class_signal.json"
-    if meta_path.is_file() and (out / "class_signal.csv").is_file():
-        meta = json.loads(meta_path.read_text())
-        if (meta.get("code") == code_fingerprint("model") and meta.get("unet") == vars(profile.unet)
-                and meta.get("pretrain_steps") == profile.pretrain.steps
-                and meta.get("images_per_class") == study.signal_images_per_class):
-            return pd.read_csv(out / "class_signal.csv")
-    return measure_original(profile, study.signal_images_per_class, out,
-                            command=f"unlearnbench study --spec {study.name}")
+    stored = class_signal.stored_curves(out, class_signal.curve_identity(profile, study.signal_images_per_class))
+    if stored is not None:
+        return stored
+    return class_signal.measure_original(profile, study.signal_images_per_class, out,
+                                         command=f"unlearnbench study --spec {study.name}")
 
 
 def parameter_count(profile: Profile) -> int:
+    """The number of parameters of the profile's UNet (the x axis of a study across sizes)."""
     from unlearnbench.datasets import UnlearningDataModule
     from unlearnbench.foundation.diffusion import ConditionalDiffusion
 
@@ -175,19 +196,21 @@ def run_study(study: StudySpec, sizes: list[str] | None = None, summary_only: bo
         table = collect(study)
         write_summary(study, table)  # after every size: a partial study can be read while it runs
     if summary_only or not chosen:
-        table = collect(study, any_code=summary_only)
+        table = collect(study, any_key=summary_only)
         write_summary(study, table)
     return table
 
 
-def collect(study: StudySpec, any_code: bool = False) -> pd.DataFrame:
+def collect(study: StudySpec, any_key: bool = False) -> pd.DataFrame:
     """One row per finished record of the current plan of every size (other keys are never mixed in).
 
-    ``any_code``: also accept records of the same plan made by other code (a redraw after the code changed): a
-    record then matches by arm, forget class and seed, and a size whose records come from more than one code
-    fingerprint is refused, so one summary never mixes code versions within a size. Each row keeps its ``code``.
+    ``any_key``: also accept records of the same plan made under other keys (a redraw after a version, protocol or
+    environment change): a record then matches by arm, forget class and seed, and a size whose finished records
+    come from more than one protocol key, or hold one run twice, is refused, so one summary never mixes plan
+    versions within a size. Each row keeps its record's code fingerprint (``code``) as provenance.
     """
-    from unlearnbench.orchestration.runner import BenchmarkRunner, load_record
+    from unlearnbench.orchestration.records import load_record
+    from unlearnbench.orchestration.runner import BenchmarkRunner
 
     rows = []
     for size in study.sizes:
@@ -201,14 +224,12 @@ def collect(study: StudySpec, any_code: bool = False) -> pd.DataFrame:
         runner = BenchmarkRunner(profile)
         _, specs = runner.validate()
         records, _ = runner.load_records(specs)
-        if any_code and len(records) < len(specs):
+        if any_key and len(records) < len(specs):
             wanted = {(s.label, s.forget_class, s.seed) for s in specs}
             records = [r for r in map(load_record, sorted(runner.runs_dir.glob("*.json")))
-                       if (r.get("method"), r.get("forget_class"), r.get("seed")) in wanted]
-            codes = {r.get("code_fingerprint") for r in records}
-            if len(codes) > 1:
-                raise ConfigError(f"{runner.runs_dir} holds records of one plan from several code versions "
-                                  f"({sorted(map(str, codes))}); rerun the study or remove the stale records")
+                       if (r.get("method"), r.get("forget_class"), r.get("seed")) in wanted
+                       and r.get("status") == "ok"]
+            check_one_plan_version(records, runner.runs_dir)
         params = parameter_count(profile)
         for r in records:
             if r.get("status") != "ok":
@@ -220,29 +241,26 @@ def collect(study: StudySpec, any_code: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def decision_table(table: pd.DataFrame, original: str = "original") -> pd.DataFrame:
-    """The pre-registered decision rule, per size: among SAFEMax arms whose mean recognised rate is ≤ 5 %, the one
-    with the highest mean retained accuracy (or none), beside SalUn's and the original's retained accuracy."""
-    means = table.groupby(["size", "parameters", "arm"], sort=False)[["recognised_rate", "retain_accuracy"]].mean()
-    rows = []
-    for (size, params), group in means.groupby(level=[0, 1], sort=False):
-        group = group.droplevel([0, 1])
-        safemax = group[group.index.str.startswith("safemax")]
-        forgot = safemax[safemax["recognised_rate"] <= RECOGNISED_TARGET]
-        ranked = forgot.sort_values(["retain_accuracy", "recognised_rate"], ascending=[False, True])
-        best = ranked.index[0] if len(ranked) else None  # ties in retained accuracy: the lower recognised rate
-        rows.append({"size": size, "parameters": params,
-                     "best_forgetting_safemax_arm": best or "none forgets",
-                     "its_retained_accuracy": group.loc[best, "retain_accuracy"] if best else float("nan"),
-                     "safemax_arms_that_forget": len(forgot), "safemax_arms": len(safemax),
-                     "salun_retained_accuracy": group["retain_accuracy"].get("salun", float("nan")),
-                     "salun_recognised_rate": group["recognised_rate"].get("salun", float("nan")),
-                     "original_retained_accuracy": group["retain_accuracy"].get(original, float("nan"))})
-    return pd.DataFrame(rows)
+def check_one_plan_version(records: list[dict], runs_dir: Path) -> None:
+    """Refuse (ConfigError) records of one size that come from several protocol keys or hold one run (arm, forget
+    class, seed) more than once: they were made under different settings or versions."""
+    protocols = {str(r.get("protocol_key")) for r in records}
+    runs = Counter((r.get("method"), r.get("forget_class"), r.get("seed")) for r in records)
+    repeated = sorted(str(run) for run, count in runs.items() if count > 1)
+    if len(protocols) > 1 or repeated:
+        raise ConfigError(f"{runs_dir} holds records of one plan made under several settings or versions (protocol "
+                          f"keys {sorted(protocols)}; runs recorded more than once: {repeated or 'none'}); rerun "
+                          "the study or remove the stale records")
+
+
+def _code_text(codes: pd.Series) -> str:
+    """The distinct code fingerprints of one size's records, in order of appearance: "`a`" or "`a` and `b`"."""
+    return " and ".join(f"`{code}`" for code in dict.fromkeys(codes.dropna())) or "not recorded"
 
 
 def write_summary(study: StudySpec, table: pd.DataFrame) -> None:
-    """``summary.csv``, ``summary.md`` and ``capacity.png`` under the study's output folder (atomically)."""
+    """``summary.csv`` and ``summary.md`` under the study's output folder (atomically), then the study's own report
+    (:func:`report_module`): its files, and its Markdown appended to ``summary.md``."""
     out = Path(study.output_dir)
     if table.empty:
         return
@@ -251,86 +269,15 @@ def write_summary(study: StudySpec, table: pd.DataFrame) -> None:
     cols = ["recognised_rate", "unrecognisable_rate", "retain_accuracy", "kid", "unlearn_seconds"]
     means = table.groupby(["parameters", "size", "arm"], sort=True)[cols].mean()
     means["forget_classes"] = table.groupby(["parameters", "size", "arm"], sort=True)["forget_class"].count()
-    codes = ", ".join(f"{size} `{code}`" for size, code in table.groupby("size", sort=False)["code"].first().items())
+    codes = ", ".join(f"{size} {_code_text(group)}" for size, group in table.groupby("size", sort=False)["code"])
+    rows = [[size, arm, f"{r.recognised_rate:.1%}", f"{r.unrecognisable_rate:.1%}", f"{r.retain_accuracy:.1%}",
+             f"{r.kid:.3g}", f"{r.unlearn_seconds:.0f}", int(r.forget_classes)]
+            for (_, size, arm), r in means.iterrows()]
     lines = [f"# Study {study.name}: means over forget classes (generated by `unlearnbench study --spec "
              f"{study.name}`; do not edit)", "", f"Code fingerprint of the records: {codes}.", "",
-             "| size | arm | recognised ↓ | unrecognisable | retained acc ↑ | KID ↓ | unlearn s | classes |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (_, size, arm), r in means.iterrows():
-        lines.append(f"| {size} | {arm} | {r.recognised_rate:.1%} | {r.unrecognisable_rate:.1%} | "
-                     f"{r.retain_accuracy:.1%} | {r.kid:.3g} | {r.unlearn_seconds:.0f} | {int(r.forget_classes)} |")
-    decision = decision_table(table)
-    lines += ["", f"## Decision rule (pre-registered): best retained accuracy among SAFEMax arms with recognised "
-              f"≤ {RECOGNISED_TARGET:.0%}", "",
-              "| size | parameters | best SAFEMax arm | its retained acc | SAFEMax arms that forget | SalUn retained "
-              "(recognised) | original retained |", "|---|---|---|---|---|---|---|"]
-    for _, d in decision.iterrows():
-        lines.append(f"| {d['size']} | {d['parameters'] / 1e6:.2f}M | {d['best_forgetting_safemax_arm']} | "
-                     f"{d['its_retained_accuracy']:.1%} | {d['safemax_arms_that_forget']}/{d['safemax_arms']} | "
-                     f"{d['salun_retained_accuracy']:.1%} ({d['salun_recognised_rate']:.1%}) | "
-                     f"{d['original_retained_accuracy']:.1%} |")
+             markdown_table(["size", "arm", "recognised ↓", "unrecognisable", "retained acc ↑", "KID ↓", "unlearn s",
+                             "classes"], rows)]
+    report = report_module(study)
+    if report is not None:
+        lines += ["", report.write_report(study, table)]
     write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
-    plot_capacity(table, out / "capacity.png")
-
-
-ARM_STYLES = (  # (name prefix, colour map, line style): one colour family per kind of arm
-    ("safemax_lr", "Blues", "-"), ("safemax_lam", "Greens", "-"), ("safemax_dwindow", "Greens", "-"),
-    ("safemax_beta", "Oranges", "-"), ("safemax_emb", "Reds", "-"), ("safemax_salunmask", "Purples", "-"),
-)
-
-
-def arm_style(arm: str, index: int) -> dict:
-    """Line style of an arm: SAFEMax as published black, SalUn dashed magenta, original dotted grey, control arms
-    in one colour family per kind (learning rates blue, timesteps green, retain term orange, weights red/purple)."""
-    import matplotlib.pyplot as plt
-
-    fixed = {"safemax": dict(color="black", ls="-", lw=2.4), "salun": dict(color="m", ls="--", lw=2.4),
-             "original": dict(color="grey", ls=":", lw=2.0)}
-    if arm in fixed:
-        return {**fixed[arm], "marker": "o", "label": arm}
-    for prefix, cmap, ls in ARM_STYLES:
-        if arm.startswith(prefix):
-            return dict(color=plt.get_cmap(cmap)(0.45 + 0.25 * (index % 3)), ls=ls, lw=1.4, marker="o", label=arm)
-    return dict(color="tab:brown", ls="-.", lw=1.2, marker="s", label=arm)
-
-
-def plot_capacity(table: pd.DataFrame, path: Path) -> None:
-    """Retained accuracy, recognised rate and retained KID relative to SalUn against parameter count, one line per
-    arm (mean over forget classes), the paper's 35.7M point on the relative panel."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    means = table.groupby(["arm", "parameters"])[["retain_accuracy", "recognised_rate", "kid"]].mean().reset_index()
-    salun = means[means["arm"] == "salun"].set_index("parameters")["kid"]
-    sizes = sorted(means["parameters"].unique())
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), dpi=110)
-    seen: dict[str, int] = {}
-    for arm, group in means.groupby("arm", sort=True):
-        family = next((prefix for prefix, _, _ in ARM_STYLES if str(arm).startswith(prefix)), str(arm))
-        seen[family] = seen.get(family, -1) + 1
-        style = arm_style(str(arm), seen[family])
-        axes[0].plot(group["parameters"], group["retain_accuracy"], **style)
-        axes[1].plot(group["parameters"], group["recognised_rate"], **style)
-        ratio = group.set_index("parameters")["kid"] / salun.reindex(group["parameters"]).to_numpy()
-        axes[2].plot(ratio.index, ratio.to_numpy(), **style)
-    axes[2].plot([PAPER_PARAMETERS], [PAPER_RETAINED_RATIO], "k*", ms=14,
-                 label="paper: SAFEMax/SalUn retained FID\n(CIFAR-10, 35.7M, no retained acc. reported)")
-    titles = ("retained accuracy ↑ (clean classifier)", "forget class recognised ↓ (noise-aware reader)",
-              "retained KID relative to SalUn's at the same size (1 = equal)")
-    for ax, title in zip(axes, titles, strict=True):
-        ax.set_xscale("log")
-        ticks = sizes + ([PAPER_PARAMETERS] if ax is axes[2] else [])
-        ax.set_xticks(ticks, [f"{v / 1e6:.2g}M" for v in ticks])
-        ax.minorticks_off()
-        ax.set_xlabel("UNet parameters")
-        ax.set_title(title, fontsize=9)
-        ax.grid(alpha=0.3)
-    axes[2].set_yscale("log")
-    axes[1].axhline(RECOGNISED_TARGET, color="grey", lw=0.8, ls=":")
-    axes[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)

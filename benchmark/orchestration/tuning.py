@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from unlearnbench.foundation.cache import atomic_path, write_text_atomic
+from unlearnbench.foundation.report_files import markdown_table, pyplot, save_figure
+from unlearnbench.orchestration.records import load_record
 
 RECOGNISED_TARGET = 0.05
 RECORD_FIELDS = [  # copied from each run record into its grid row (NaN where a record lacks one)
@@ -90,10 +92,7 @@ def tradeoff_from_records(tuning_root: Path) -> pd.DataFrame:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*/runs/*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
+            record = load_record(path)
             if not isinstance(record, dict) or record.get("status") != "ok" or "method" not in record:
                 continue
             rows.append(grid_row(record, lr))
@@ -167,16 +166,11 @@ def plot_tradeoff(grid: pd.DataFrame, path: Path) -> None:
     """One figure, one curve per method through its learning rates (sorted by lr): x = retained accuracy (%), y =
     recognised rate of the forget class (%; 1 − UA when no row has one), each point labelled with its lr (means over
     seeds where a (method, lr) has several rows), the point the tuning rule chose marked with a star."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     points, y_label, left_out = _tradeoff_points(grid)
     chosen = select(grid) if len(grid) else pd.DataFrame()
     chosen_keys = {(c.method, float(c.lr)) for c in chosen.itertuples()}
 
-    fig, ax = plt.subplots(figsize=(6.8, 4.8), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(6.8, 4.8), dpi=120)
     starred = False
     offsets = [(4, 4), (4, -10), (-18, 8), (-18, -12)]  # staggered: the lrs of a collapsed model share one point
     for method, curve in points.groupby("method", sort=False):
@@ -199,9 +193,7 @@ def plot_tradeoff(grid: pd.DataFrame, path: Path) -> None:
     if len(points):
         ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_summary(grid: pd.DataFrame, out: Path, profile: str, validation_class: int) -> pd.DataFrame:
@@ -221,16 +213,14 @@ def write_summary(grid: pd.DataFrame, out: Path, profile: str, validation_class:
     columns += [spec[c] for c in ("kid", "relearn_recognised_rate") if c in spec]
     columns.append(("seconds", "time (s)", "seconds"))
     headers = ["method", "lr", *(h for _, h, _ in columns), "chosen"]
+    rows = [[r["method"], f"{r['lr']:g}", *(_fmt(r.get(col), kind) for col, _, kind in columns),
+             "**yes**" if r["chosen"] else ""] for r in grid.to_dict("records")]
     lines = [f"# Tuning on validation forget class {validation_class} (profile `{profile}`)", "",
              f"Same grid for every method (learning rate only), the profile's step budget. Rule: among settings whose "
              f"recognised rate is ≤ {RECOGNISED_TARGET:.0%}, the highest retained accuracy; else the lowest recognised "
              "rate (UA is not used: noise scores UA 100 %). `tradeoff.png`: retained "
              "accuracy against the recognised rate of the forget class per learning rate (star = chosen).", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for r in grid.to_dict("records"):
-        cells = [_fmt(r.get(col), kind) for col, _, kind in columns]
-        lines.append("| " + " | ".join([str(r["method"]), f"{r['lr']:g}", *cells,
-                                        "**yes**" if r["chosen"] else ""]) + " |")
+             markdown_table(headers, rows)]
     picked = json.dumps({c.method: {"lr": c.lr} for c in chosen.itertuples()})
     lines += ["", f"Chosen `unlearning.method_args`: `{picked}`"]
     write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")

@@ -3,7 +3,7 @@
     L = MSE( ε_θ(x_t, t, c_f), sg[ε_θ(x_t, t, ∅)] ) + α · L_pixel-sum(x_r, c_r)
 
 Defaults (our choices for this example): α = 1e-3, no label dropout on the two forget passes, and the
-optimiser settings of ``methods.MethodConfig`` (Adam 1e-4, clip 1.0, label dropout 0.1 on the retain pass).
+optimiser settings of ``unlearnbench.MethodConfig`` (Adam 1e-4, clip 1.0, label dropout 0.1 on the retain pass).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from unlearnbench.methods import Batch, MethodConfig, UnlearningMethod
+from unlearnbench import Batch, MethodConfig, UnlearningMethod
 
 
 class NullLabel(UnlearningMethod):

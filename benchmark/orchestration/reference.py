@@ -1,0 +1,71 @@
+"""The committed reference (``results/reference/<profile>/``): its records, the original it ships, its stamp, and
+the one line that says what made it and whether it is valid for the current code.
+
+Runs never read or write it; ``unlearnbench publish`` replaces it, ``unlearnbench verify``
+(:mod:`unlearnbench.orchestration.verify`) stamps it (``validation.json``) when today's code reproduces it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from unlearnbench.foundation.pretraining import RECIPE_VERSION
+from unlearnbench.foundation.provenance import ROOT, code_fingerprint
+from unlearnbench.methods import MethodError, get_method
+from unlearnbench.metrics import PROTOCOL_VERSION
+from unlearnbench.orchestration.records import load_record
+
+REFERENCE_ROOT = ROOT / "results" / "reference"  # committed reference results: read-only to the runner
+STAMP_FILE = "validation.json"
+ORIGINAL_DIR = "original"  # the reference's original model (ConditionalDiffusion.save), shipped for verify
+ORIGINAL = "original"  # the original's row label
+
+
+def reference_records(reference_dir: Path) -> list[dict]:
+    """The reference's records with status ``ok``."""
+    records = [load_record(p) for p in sorted((reference_dir / "runs").glob("*.json"))]
+    return [r for r in records if r.get("status") == "ok"]
+
+
+def _version(method: str) -> int | None:
+    try:
+        return get_method(method).version
+    except MethodError:  # a plugin that is not installed here
+        return None
+
+
+def versions_status(records: list[dict]) -> str:
+    """``equal`` when every record's protocol, recipe and method versions are today's, else what differs."""
+    if any(r.get("schema", 1) < 2 for r in records):
+        return "unknown (made before versioned keys)"
+    differ = set()
+    for r in records:
+        if r.get("protocol_version") != PROTOCOL_VERSION:
+            differ.add("protocol")
+        if r.get("recipe_version") != RECIPE_VERSION:
+            differ.add("recipe")
+        if r.get("base_method") not in (None, ORIGINAL) and r.get("method_version") != _version(r["base_method"]):
+            differ.add(r["base_method"])
+    return "equal" if not differ else "differ: " + ", ".join(sorted(differ))
+
+
+def reference_status(reference_dir: str | Path) -> str:
+    """One line for the leaderboard: what made the reference, whether its versions are today's, whether it was
+    validated for the current code, and on which hardware."""
+    reference_dir = Path(reference_dir)
+    records = reference_records(reference_dir)
+    if not records:
+        return f"{reference_dir} holds no run records: what made it is unknown, and it cannot be verified"
+    codes = sorted({str(r.get("code_fingerprint")) for r in records})
+    hardware_made = sorted({str(r.get("hardware")) for r in records})
+    stamp_path = reference_dir / STAMP_FILE
+    validated = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
+    if validated.get("code_fingerprint") == code_fingerprint():
+        verdict = (f"validated for your code: yes ({validated['mode']} on {validated['hardware']}, "
+                   f"{validated['validated_at']})")
+    else:
+        verdict = (f"validated for your code: NO (run `unlearnbench verify --profile "
+                   f"{records[0].get('profile', reference_dir.name)}`)")
+    return (f"reference made by code {', '.join(codes)} on {', '.join(hardware_made)}; versions "
+            f"{versions_status(records)}; {verdict}")

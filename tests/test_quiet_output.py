@@ -1,0 +1,44 @@
+"""A run prints what a user needs and no third-party noise (issue 18, item 8).
+
+The command line runs a tiny plan (the original row and GA, with the relearning attack and W&B offline, as
+``make bench`` has it) in a fresh process with W&B's own silencing variables removed from the environment, and its
+whole output, stdout and stderr, is searched for the markers of Lightning's banners and advertising, W&B's
+banners and sync hints, pip's index warnings and warnings about settings the suite chooses. The suite's own
+progress lines must still be there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+NOISE = (
+    "Tip:", "litmodels", "litlogger",  # Lightning's advertising
+    "GPU available", "TPU available", "HPU available", "You are using a CUDA device",  # Lightning's banners
+    "`Trainer.fit` stopped",  # Lightning's notes
+    "smaller than the logging interval", "does not have many workers", "LeafSpec",  # warnings not for the user
+    "wandb:",  # W&B's banners, warnings and sync hints
+    "is ignored: it is neither",  # pip's index warnings
+)
+TINY = ["runtime.progress=false", "pretrain.steps=60", "pretrain.warmup_steps=10", "classifier.epochs=1",
+        "classifier.min_accuracy=0.0", "evaluation.forget_samples=8", "evaluation.retain_samples_per_class=2",
+        "evaluation.relearn_steps=2", "evaluation.relearn_readings=[1]", "evaluation.relearn_images=8",
+        "evaluation.relearn_samples=4"]
+
+
+def test_a_run_prints_no_third_party_noise(tmp_path, session_cache):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}  # no WANDB_SILENT from conftest
+    env.update(WANDB_MODE="offline", WANDB_DIR=str(tmp_path / "wandb"))
+    command = [sys.executable, "-m", "unlearnbench.orchestration.cli", "run", "--profile", "smoke",
+               "--cache-dir", session_cache, "--output-dir", str(tmp_path / "out"), "--logger", "wandb",
+               "--methods", "ga", "--steps", "2", "--set", *TINY]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    noisy = [line for line in output.splitlines() if any(marker in line for marker in NOISE)]
+    assert not noisy, "third-party noise in the output:\n" + "\n".join(noisy)
+    for own in ("stage 1/4: data", "stage 4/4: unlearning and evaluation", "ga: recognised", "finished in"):
+        assert own in output, f"{own!r} is missing: the suite's own progress must still show\n{output[-4000:]}"
+    assert list((tmp_path / "wandb").rglob("*.wandb")), "W&B did not log: the test would not see its noise"

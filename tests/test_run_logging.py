@@ -1,0 +1,43 @@
+"""A run's logger (W&B, CSV or none): chosen from the profile, the environment's ``WANDB_MODE`` wins, never fatal."""
+
+from __future__ import annotations
+
+import pytest
+from lightning.pytorch.loggers import CSVLogger
+
+from unlearnbench.foundation.config import load_profile
+from unlearnbench.orchestration.run_logging import log_final, logs_to_wandb, open_logger, wandb_mode
+
+
+def profile_with(*overrides: str):
+    return load_profile("smoke", list(overrides))
+
+
+def test_wandb_environment_wins(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_mode("offline") == "disabled"
+    monkeypatch.setenv("WANDB_MODE", "dryrun")
+    assert wandb_mode("online") == "offline"
+    monkeypatch.delenv("WANDB_MODE")
+    assert wandb_mode("offline") == "offline"
+
+
+def test_the_logger_follows_the_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    wandb = profile_with("runtime.logger=wandb")
+    assert not logs_to_wandb(wandb) and open_logger(wandb, tmp_path, "run", {}) is False
+    assert open_logger(profile_with("runtime.logger=none"), tmp_path, "run", {}) is False
+    csv = open_logger(profile_with("runtime.logger=csv"), tmp_path, "run", {})
+    assert isinstance(csv, CSVLogger) and csv.save_dir == str(tmp_path / "csv_logs") and csv.name == "run"
+    log_final(profile_with("runtime.logger=csv"), csv, {"recognised_rate": 0.5}, tmp_path / "grid.png")  # no-op
+
+
+def test_a_logger_that_cannot_start_is_a_warning_not_a_failure(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # W&B's folder cannot be made inside a file
+    monkeypatch.setenv("WANDB_DIR", str(blocker / "wandb"))
+    profile = profile_with("runtime.logger=wandb", "runtime.wandb_mode=offline")
+    assert logs_to_wandb(profile)
+    with pytest.warns(UserWarning, match="results are still written locally"):
+        assert open_logger(profile, tmp_path, "run", {}) is False
