@@ -256,8 +256,11 @@ class BenchmarkRunner:
 
         stages.begin("original model" + (f" from {self.pretrained}" if self.pretrained else ""))
         original, orig_meta = load_original(p, self.pretrained)
-        stages.end(f"{'cached' if orig_meta.get('cache_hit') else 'trained'} "
-                   f"(training took {orig_meta.get('train_seconds', '?')} s)")
+        if self.pretrained:
+            stages.end(f"loaded (weights {orig_meta['weights']})")
+        else:
+            stages.end(f"{'cached' if orig_meta.get('cache_hit') else 'trained'} "
+                       f"(training took {orig_meta.get('train_seconds', '?')} s)")
 
         stages.begin(f"unlearning and evaluation: {len(todo)} runs")
         device = self.device
