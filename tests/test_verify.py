@@ -41,8 +41,13 @@ def test_verify_reproduces_a_published_reference_stamps_it_and_catches_a_changed
     assert "versions equal" in reference_status(ref)
 
     # another code than the stamped one: the line says so
-    monkeypatch.setattr("unlearnbench.orchestration.reference.code_fingerprint", lambda: "0123456789abcdef")
-    assert "validated for your code: NO" in reference_status(ref)
+    import unlearnbench.orchestration.reference as reference
+
+    edited = {**reference.module_hashes(), "unlearnbench.methods.salun": "0" * 16}
+    monkeypatch.setattr(reference, "code_fingerprint", lambda: "0123456789abcdef")
+    monkeypatch.setattr(reference, "module_hashes", lambda: edited)
+    line = reference_status(ref)
+    assert "validated for your code: NO" in line and line.endswith("modules changed since: unlearnbench.methods.salun")
     monkeypatch.undo()
 
     # a reference number that today's code does not make: verify fails and names it

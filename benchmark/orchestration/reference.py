@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from unlearnbench.foundation.pretraining import RECIPE_VERSION
-from unlearnbench.foundation.provenance import ROOT, code_fingerprint
+from unlearnbench.foundation.provenance import ROOT, code_fingerprint, module_hashes
 from unlearnbench.methods import MethodError, get_method
 from unlearnbench.metrics import PROTOCOL_VERSION
 from unlearnbench.orchestration.records import load_record
@@ -50,6 +50,16 @@ def versions_status(records: list[dict]) -> str:
     return "equal" if not differ else "differ: " + ", ".join(sorted(differ))
 
 
+def modules_changed(records: list[dict]) -> list[str]:
+    """The suite's modules whose normalised source differs from what made the records (from their
+    ``module_hashes``; empty for records made before they were recorded)."""
+    now = module_hashes()
+    made = {}
+    for r in records:
+        made.update(r.get("module_hashes") or {})
+    return sorted(name for name in set(made) | (set(now) if made else set()) if made.get(name) != now.get(name))
+
+
 def reference_status(reference_dir: str | Path) -> str:
     """One line for the leaderboard: what made the reference, whether its versions are today's, whether it was
     validated for the current code, and on which hardware."""
@@ -65,7 +75,9 @@ def reference_status(reference_dir: str | Path) -> str:
         verdict = (f"validated for your code: yes ({validated['mode']} on {validated['hardware']}, "
                    f"{validated['validated_at']})")
     else:
-        verdict = (f"validated for your code: NO (run `unlearnbench verify --profile "
-                   f"{records[0].get('profile', reference_dir.name)}`)")
+        verdict = f"validated for your code: NO (run `unlearnbench verify --profile {reference_dir.name}`)"
+        changed = modules_changed(records)
+        if changed:
+            verdict += f"; modules changed since: {', '.join(changed[:5])}" + (" …" if len(changed) > 5 else "")
     return (f"reference made by code {', '.join(codes)} on {', '.join(hardware_made)}; versions "
             f"{versions_status(records)}; {verdict}")
