@@ -2,7 +2,8 @@
 suite's one way of writing a file: atomically.
 
 An artefact lives in ``<cache_dir>/<kind>/<key>/`` where ``key`` hashes everything that defines it (configuration,
-code fingerprint, hardware and library versions: :mod:`unlearnbench.foundation.provenance`). It is written into a
+data content, explicit versions, hardware and library versions: :mod:`unlearnbench.foundation.provenance`; never
+the code's bytes). It is written into a
 temporary sibling directory and renamed into place only when complete, so a crash never leaves a half-written
 artefact that a later run would trust. Files (records, tables, figures) are written through :func:`atomic_path`.
 

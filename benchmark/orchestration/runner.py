@@ -414,8 +414,8 @@ def rebuild_leaderboard(runner: BenchmarkRunner) -> int:
     _, specs = runner.validate()
     records, skipped = runner.load_records(specs)
     if not records:
-        raise ConfigError(f"no records of the current plan under {runner.runs_dir} ({skipped} of other settings, code "
-                          f"or hardware); run `unlearnbench run --profile {runner.profile.name}` first")
+        raise ConfigError(f"no records of the current plan under {runner.runs_dir} ({skipped} of other settings, "
+                          f"versions or hardware); run `unlearnbench run --profile {runner.profile.name}` first")
     write_plan_leaderboard(runner.out_dir, runner.profile.name, {s.key for s in specs})
     return 0
 
