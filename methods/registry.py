@@ -27,7 +27,7 @@ import importlib.util
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
 
 if TYPE_CHECKING:
     from jsonargparse import ArgumentParser
@@ -285,29 +285,17 @@ def resolve_entry(entry: str, profile: Profile) -> tuple[str, str, dict[str, Any
     return name, name, {}
 
 
-class MethodRequest(TypedDict, total=False):
-    """The optional arguments of one method instance (:func:`create_method`, :func:`unlearn`).
-
-    Attributes:
-        seed: the run seed (default: the profile's).
-        overrides: options applied over ``unlearning.method_args[name]`` of the profile.
-        forgotten_before: the classes earlier requests of a continual sequence removed (the model given as the
-            original is then the model after those requests); they are excluded from the retained classes like c_f.
-    """
-
-    seed: int | None
-    overrides: Mapping[str, Any] | None
-    forgotten_before: Sequence[int]
-
-
 def create_method(name: str, original: ConditionalDiffusion, forget_class: int, data: UnlearningDataModule,
-                  profile: Profile, **request: Unpack[MethodRequest]) -> UnlearningMethod:
-    """Instantiate a method with its Config = defaults ← ``profile.unlearning.method_args[name]`` ← ``overrides``
-    (see :class:`MethodRequest` for the optional arguments)."""
+                  profile: Profile, *, seed: int | None = None, overrides: Mapping[str, Any] | None = None,
+                  forgotten_before: Sequence[int] = ()) -> UnlearningMethod:
+    """Instantiate a method with its Config = defaults ← ``profile.unlearning.method_args[name]`` ← ``overrides``.
+
+    ``seed``: the run seed (default: the profile's). ``forgotten_before``: the classes earlier requests of a
+    continual sequence removed (``original`` is then the model after them); they are excluded from the retained
+    classes like c_f.
+    """
     cls = get_method(name)
-    config = build_config(cls, {**_profile_args(name, cls, profile), **(request.get("overrides") or {})}, name)
-    forgotten_before = request.get("forgotten_before", ())
-    seed = request.get("seed")
+    config = build_config(cls, {**_profile_args(name, cls, profile), **(overrides or {})}, name)
     if not forgotten_before:  # a plugin written before continual requests need not accept the argument
         return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed)
     return cls(original, forget_class, data, config, profile.unlearning, profile, seed=seed,
@@ -315,8 +303,9 @@ def create_method(name: str, original: ConditionalDiffusion, forget_class: int, 
 
 
 def unlearn(name: str, original: ConditionalDiffusion, forget_class: int, data: UnlearningDataModule,
-            profile: Profile, logger: Any = False, **request: Unpack[MethodRequest]) -> UnlearningOutcome:
-    """:func:`create_method` and run it inside one memory window: what the runner calls.
+            profile: Profile, logger: Any = False, *, seed: int | None = None,
+            overrides: Mapping[str, Any] | None = None, forgotten_before: Sequence[int] = ()) -> UnlearningOutcome:
+    """:func:`create_method` (same arguments) and run it inside one memory window: what the runner calls.
 
     The shared inputs (the original, the data and its forget/retain sets) exist before the window opens, so the
     peak memory is what the method itself allocates: its model copy, optimiser state, activations, extra batches,
@@ -326,9 +315,10 @@ def unlearn(name: str, original: ConditionalDiffusion, forget_class: int, data: 
     from unlearnbench.foundation.trainer import pick_device
 
     data.forget_dataset(forget_class)  # the shared inputs exist before the memory window opens
-    data.subset(data.classes_except(forget_class, *request.get("forgotten_before", ())))
+    data.subset(data.classes_except(forget_class, *forgotten_before))
     with peak_memory(pick_device(profile.runtime)) as memory:
-        method = create_method(name, original, forget_class, data, profile, **request)
+        method = create_method(name, original, forget_class, data, profile, seed=seed, overrides=overrides,
+                               forgotten_before=forgotten_before)
         outcome = method.run(logger)
     if outcome.peak_memory_mb is None:
         outcome.peak_memory_mb, outcome.memory_kind = memory.peak_memory_mb, memory.memory_kind

@@ -296,7 +296,7 @@ class Evaluator:
             if not with_features:
                 return Reading(self.classifier.predict_logits(images, batch_size), reader_logits)
             if self.one_pass:
-                logits, features = self.extractor.logits_and_features(images, batch_size)
+                logits, features = self.classifier.predict_logits_and_features(images, batch_size)
             else:
                 logits = self.classifier.predict_logits(images, batch_size)
                 features = extract_features(self.extractor, images, batch_size)

@@ -100,21 +100,6 @@ class ClassifierFeatures(FeatureExtractor):
         self.classifier.eval()
         return self.classifier.features(x).flatten(1).float()
 
-    @torch.inference_mode()
-    def logits_and_features(self, images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the classifier's logits (N, K), these features (N, D)) of ``images`` from one pass of its backbone, in
-        batches on its device; CPU float32, equal to ``classifier.predict_logits`` and :func:`extract_features` (the
-        logits are the classifier's head applied to its pre-logits features, as in its own forward pass)."""
-        head = self.classifier.net.get_classifier()
-        logits, features = [], []
-        for chunk in images.split(batch_size):
-            pre_logits = self.classifier.eval().features(chunk.to(self.device))
-            logits.append(head(pre_logits).float().cpu())
-            features.append(pre_logits.flatten(1).float().cpu())
-        if not features:
-            return torch.empty(0, self.classifier.num_classes), torch.empty(0, self.num_features)
-        return torch.cat(logits), torch.cat(features)
-
 
 class InceptionFeatures(FeatureExtractor):
     """Inception-v3 pool features (2048) from a local TorchScript file, e.g. the ``default_1.pt`` that the

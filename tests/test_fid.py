@@ -100,7 +100,7 @@ def test_classifier_logits_and_features_come_from_one_pass_and_equal_the_two_pas
     passes = []
     backbone = classifier.net.forward_features
     classifier.net.forward_features = lambda x: passes.append(len(x)) or backbone(x)
-    logits, feats = extractor.logits_and_features(images, batch_size=10)
+    logits, feats = classifier.predict_logits_and_features(images, batch_size=10)
     assert passes == [10, 10, 3]  # one backbone pass per batch
     assert torch.equal(logits, classifier.predict_logits(images, 10))
     assert torch.equal(feats, extract_features(extractor, images, 10))

@@ -69,6 +69,12 @@ def test_comparison_is_exact_on_the_same_hardware_and_tolerant_elsewhere():
     far = {**near, "fid": 120.0, "recognised_rate": 0.2}
     assert [d.split(":")[0] for d in compare(ref, far, exact=False)] == ["fid", "recognised_rate"]
     assert compare(ref, {k: v for k, v in ref.items() if k != "fid"}, exact=True) == ["fid: 100.0 → missing"]
+    nan = {**ref, "extra_final_loss": float("nan")}
+    assert compare(nan, dict(nan), exact=True) == []  # NaN reproduces NaN
+    assert compare(nan, {**nan, "extra_final_loss": 1.0}, exact=True) == ["extra_final_loss: nan → 1.0"]
+    settings = {**ref, "method_config": '{"lr": 1e-05}'}  # settings are compared for equality everywhere
+    assert compare(settings, {**settings, "method_config": '{"lr": 3e-05}'}, exact=False) == [
+        'method_config: \'{"lr": 1e-05}\' → \'{"lr": 3e-05}\'']
 
 
 def test_verify_refuses_a_profile_without_reference(tmp_path):

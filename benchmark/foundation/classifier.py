@@ -58,12 +58,34 @@ class EvalClassifier(nn.Module):
     @torch.inference_mode()
     def predict_logits(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """Logits for many images, batched on the classifier's device; returns CPU float32."""
+        return self._predict(images, batch_size, with_features=False)[0]
+
+    @torch.inference_mode()
+    def predict_logits_and_features(self, images: torch.Tensor, batch_size: int = 500
+                                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (N, K), :meth:`features` (N, D)) from one backbone pass per batch: the logits are the head
+        applied to the pre-logits features, as in the forward pass. CPU float32."""
+        return self._predict(images, batch_size, with_features=True)
+
+    def _predict(self, images: torch.Tensor, batch_size: int, with_features: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         device = next(self.parameters()).device
         was_training = self.training
         self.eval()
-        out = [self(chunk.to(device)).float().cpu() for chunk in images.split(batch_size)]
+        logits, features = [], []
+        for chunk in images.split(batch_size):
+            chunk = chunk.to(device)
+            if with_features:
+                pre_logits = self.features(chunk)
+                logits.append(self.net.get_classifier()(pre_logits).float().cpu())
+                features.append(pre_logits.flatten(1).float().cpu())
+            else:
+                logits.append(self(chunk).float().cpu())
         self.train(was_training)
-        return torch.cat(out) if out else torch.empty(0, self.num_classes)
+        out = torch.cat(logits) if logits else torch.empty(0, self.num_classes)
+        if not with_features:
+            return out, None
+        return out, torch.cat(features) if features else torch.empty(0, 0)
 
     @torch.inference_mode()
     def accuracy(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:

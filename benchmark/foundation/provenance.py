@@ -3,7 +3,7 @@
 **Keys** (what decides that a number is reused or recomputed) are made of content and versions, never of the
 bytes of the suite's code: the configuration, the environment (:func:`environment`: device, CPU threads,
 precision, library versions), the yardstick's weight hash, the original's identity, ``PROTOCOL_VERSION``
-(:mod:`unlearnbench.metrics.evaluator`), each method's own ``version`` and ``RECIPE_VERSION``
+(:mod:`unlearnbench.metrics`), each method's own ``version`` and ``RECIPE_VERSION``
 (:mod:`unlearnbench.foundation.pretraining`). A docstring, comment, refactor, loader, lock or CLI edit therefore
 changes no key; a change of numbers fails a pinned-number test (``tests/test_pinned_numbers.py``) until the version
 of what changed is bumped. Plugins, which have no such discipline, are keyed by :func:`normalised_source_hash` of
@@ -106,8 +106,6 @@ def _suite_modules() -> dict[str, Path]:
         for path in sorted(folder.rglob("*.py")):
             rel = path.relative_to(folder)
             if "__pycache__" in rel.parts or any(part.startswith(".") for part in rel.parts):
-                continue
-            if package == "unlearnbench" and rel.parts[0] in {"datasets", "metrics", "methods"}:
                 continue
             name = ".".join([package, *rel.with_suffix("").parts]).removesuffix(".__init__")
             modules[name] = path

@@ -60,6 +60,7 @@ class Comparison:
     forget_class: int
     seed: int
     differences: list[str] = field(default_factory=list)
+    exact: bool = False  # compared bit for bit (same hardware class) rather than within TOLERANCE
 
     @property
     def ok(self) -> bool:
@@ -67,22 +68,26 @@ class Comparison:
 
 
 def _close(name: str, ref: Any, new: Any, exact: bool) -> bool:
-    if exact or isinstance(ref, str | bool) or ref is None or new is None:
-        return ref == new
     if isinstance(ref, list) and isinstance(new, list):
         return len(ref) == len(new) and all(_close(name, a, b, exact) for a, b in zip(ref, new, strict=True))
     if isinstance(ref, dict) and isinstance(new, dict):
         return ref.keys() == new.keys() and all(_close(name, ref[k], new[k], exact) for k in ref)
+    numbers = (int, float)
+    if isinstance(ref, bool) or not (isinstance(ref, numbers) and isinstance(new, numbers)):
+        return ref == new  # names, settings, labels: equal everywhere
     a, b = float(ref), float(new)
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
+    if exact:
+        return a == b
     if name.endswith(RATE_FIELDS_SUFFIX) or "recognised" in name:
         return abs(a - b) <= TOLERANCE["rate_abs"]
     return abs(a - b) <= TOLERANCE["rel"] * max(abs(a), abs(b), 1e-12)
 
 
 def compare(ref: dict, new: dict, exact: bool) -> list[str]:
-    """The score fields of ``ref`` that ``new`` does not reproduce (``name: reference → now``)."""
+    """The fields of ``ref`` that ``new`` does not reproduce (``name: reference → now``): every score, and every
+    setting the record names (resolved options, sampler, sample counts), which must be equal."""
     out = []
     for name, value in sorted(ref.items()):
         if not is_score(name):
@@ -149,27 +154,22 @@ def verify(profile_name: str, overrides: list[str] | None = None, methods: list[
         elif rec.get("status") != "ok":
             comp.differences.append(f"the rerun failed: {rec.get('error')}")
         else:
-            if ref.get("method_config") and ref["method_config"] != rec.get("method_config"):
-                comp.differences.append(f"settings differ: {ref['method_config']} → {rec.get('method_config')}")
-            comp.differences += compare(ref, rec, exact=same_hardware_class(ref, rec))
+            comp.exact = same_hardware_class(ref, rec)
+            comp.differences += compare(ref, rec, exact=comp.exact)
         comparisons.append(comp)
     if comparisons and all(c.ok for c in comparisons):
-        stamp(reference_dir, new, time.perf_counter() - start,
-              exact=all(same_hardware_class(by_row[(r["method"], r["forget_class"], r["seed"])], r) for r in new))
+        stamp(reference_dir, new, time.perf_counter() - start, exact=all(c.exact for c in comparisons))
     return comparisons, reference_dir, hardware_label(hardware(runner.device))
 
 
 def stamp(reference_dir: Path, new: list[dict], seconds: float, exact: bool) -> None:
     """``validation.json``: the reference reproduces under the current code (what, where, when, how)."""
-    from unlearnbench.methods import get_method
-
     write_json_atomic(reference_dir / STAMP_FILE, {
         "code_fingerprint": code_fingerprint(), "validated_at": now(), "seconds": round(seconds, 1),
         "mode": "bit-identical" if exact else f"within tolerance {TOLERANCE}",
         "hardware": new[0].get("hardware"), "versions": library_versions(),
         "protocol_version": PROTOCOL_VERSION, "recipe_version": RECIPE_VERSION,
-        "method_versions": {r["base_method"]: get_method(r["base_method"]).version for r in new
-                            if r["base_method"] != ORIGINAL},
+        "method_versions": {r["base_method"]: r["method_version"] for r in new if r["base_method"] != ORIGINAL},
         "runs": [f"{r['method']} f{r['forget_class']} s{r['seed']}" for r in new],
     })
 
