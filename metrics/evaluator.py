@@ -14,13 +14,15 @@ with the protocol's sampler (CFG) and seed:
 3. forgetting on the N images of each forgotten class: the reader's recognised rate (the honest forgetting score)
    and the classifier's UA; for a single forget class also the reader's unrecognisable rate and dominant reading,
    the classifier's mean entropy H (natural log), mean P(c_f) and predicted-class histogram
-   (:mod:`unlearnbench.metrics.forgetting`), and the forget-class distance: FID and KID between the N images and
-   the real test images of c_f;
+   (:mod:`unlearnbench.metrics.forgetting`), and the forget-class distance: MMD², KID and FID between the N images
+   and the real test images of c_f;
 4. retained quality on the M images of each retained class: the classifier's per-class accuracy acc_c and their
-   mean, the reader's accuracy, FID and KID (± its std over subsets; on features divided by the real features'
-   RMS, see :func:`unlearnbench.metrics.fid.feature_scale`) against the real *test* images of the retained classes
-   (at most ``real_per_class`` each) in the configured feature space (:mod:`unlearnbench.metrics.fid`; the real
-   features are cached on disk, their scale and per-class-set moments in memory);
+   mean, the reader's accuracy, and the quality distances to the real *test* images of the retained classes (at
+   most ``real_per_class`` each) in the configured feature space (default: the reader's; the real features are
+   cached on disk, their per-class-set statistics in memory): the Gaussian-kernel MMD² (the headline), KID over
+   subsets of half the generated count (± its std), FID, recall and coverage (precision and density recorded);
+   the space and the measures were chosen on known answers (:mod:`unlearnbench.metrics.quality`,
+   results/studies/quality-known-answers);
 5. optionally a grid PNG (first 8 samples of each class, the last forgotten row marked;
    :mod:`unlearnbench.metrics.grid`).
 
@@ -50,7 +52,6 @@ from unlearnbench.metrics.fid import (
     build_feature_extractor,
     extract_features,
     frechet_distance,
-    kernel_distance,
     real_features,
 )
 from unlearnbench.metrics.forgetting import (
@@ -64,10 +65,12 @@ from unlearnbench.metrics.forgetting import (
     unrecognisable_rate,
 )
 from unlearnbench.metrics.grid import save_sample_grid
+from unlearnbench.metrics.quality import RBFMMD, prdc_scores, resampled_kid
 
 GRID_PER_CLASS = 8
 REAL_SPLIT = "test"
 UNRECOGNISABLE = "unrecognisable"
+DISAGREEMENT = 0.15  # a run is flagged when the clean classifier's share of c_f exceeds the reader's by more
 
 
 def class_noise(seed: int, c: int, n: int, shape: tuple[int, ...]) -> torch.Tensor:
@@ -140,9 +143,14 @@ class EvaluationResult:
     mean. ``forget_histogram[k]`` counts forget-class samples classified as k. ``eval_seconds`` covers
     sampling and scoring (not the one-off extraction of the real images' features). Readings of the noise-aware
     reader: ``recognised_rate`` (share of forget samples read as c_f), ``unrecognisable_rate`` and the dominant
-    reading (``dominant_class`` = K means unrecognisable). ``forget_fid``/``forget_kid``: the distance of the forget
-    samples to the real test images of c_f. ``kid``/``kid_std``: KID on the retained classes, mean ± std over
-    ``kid_subsets`` subsets.
+    reading (``dominant_class`` = K means unrecognisable), its mean P(c_f) (``reader_forget_prob``) and
+    ``reader_disagrees``: the classifier's share of c_f (1 − UA) exceeds the reader's recognised rate by more than
+    :data:`DISAGREEMENT` (a faint or odd rendering the reader may miss: flagged, never averaged away). ``collapsed``:
+    retained accuracy below ``collapse_floor`` (attack scores of such a model are not robustness).
+    ``forget_mmd``/``forget_fid``/``forget_kid``: the distance of the forget
+    samples to the real test images of c_f. ``mmd``: the Gaussian-kernel MMD² on the retained classes (the headline
+    quality), ``kid``/``kid_std``: KID, mean ± std over ``kid_subsets`` subsets of half the generated count,
+    ``recall``/``coverage`` (diversity) and ``precision``/``density``.
     """
 
     forget_class: int
@@ -155,7 +163,10 @@ class EvaluationResult:
     ua: float
     forget_entropy: float
     forget_prob: float
+    reader_forget_prob: float
+    reader_disagrees: bool
     forget_histogram: list[int]
+    forget_mmd: float
     forget_fid: float
     forget_kid: float
     forget_kid_std: float
@@ -164,6 +175,13 @@ class EvaluationResult:
     retain_classes: list[int]
     retain_accuracy_per_class: list[float]
     reader_retain_accuracy: float
+    mmd: float
+    recall: float
+    coverage: float
+    precision: float
+    density: float
+    collapsed: bool
+    collapse_floor: float
     fid: float
     kid: float
     kid_std: float
@@ -229,11 +247,14 @@ class Evaluator:
         self.cache_dir = cache_dir
         self.progress = progress
         self.extractor = build_feature_extractor(config, self.classifier, data.channels, data.config.image_size,
-                                                 yardstick.name).to(self.device)
-        # the FID space is the classifier's own pre-logits features: its logits and features come from one pass
-        self.one_pass = (isinstance(self.extractor, ClassifierFeatures) and self.extractor.classifier is self.classifier
-                         and isinstance(self.classifier, EvalClassifier))
+                                                 yardstick.name, reader=self.reader).to(self.device)
+        # the feature space is one yardstick network's own pre-logits features: its logits and features come from
+        # one pass (None: a separate extractor, e.g. Inception)
+        network = self.extractor.classifier if isinstance(self.extractor, ClassifierFeatures) else None
+        self.feature_network = network if isinstance(network, EvalClassifier) and any(
+            network is n for n in (self.classifier, self.reader)) else None
         self._real: RealFeatures | None = None
+        self._mmd: dict[tuple[int, ...], RBFMMD] = {}
 
     def real_features(self) -> RealFeatures:
         """The real test images' features in the FID space (computed or loaded once, then kept in memory)."""
@@ -292,15 +313,29 @@ class Evaluator:
         for both its logits and its features."""
         batch_size = self.config.batch_size
         with torch.inference_mode():
-            reader_logits = self.reader.predict_logits(images, batch_size)
             if not with_features:
-                return Reading(self.classifier.predict_logits(images, batch_size), reader_logits)
-            if self.one_pass:
+                return Reading(self.classifier.predict_logits(images, batch_size),
+                               self.reader.predict_logits(images, batch_size))
+            features = None
+            if self.feature_network is self.reader:
+                reader_logits, features = self.reader.predict_logits_and_features(images, batch_size)
+            else:
+                reader_logits = self.reader.predict_logits(images, batch_size)
+            if self.feature_network is self.classifier:
                 logits, features = self.classifier.predict_logits_and_features(images, batch_size)
             else:
                 logits = self.classifier.predict_logits(images, batch_size)
+            if features is None:
                 features = extract_features(self.extractor, images, batch_size)
         return Reading(logits, reader_logits, features)
+
+    def mmd(self, classes: Sequence[int]) -> RBFMMD:
+        """The Gaussian-kernel MMD² against the real test features of ``classes`` (its real-side term and bandwidth
+        computed once per class set)."""
+        key = tuple(classes)
+        if key not in self._mmd:
+            self._mmd[key] = RBFMMD(self.real_features().of_classes(key))
+        return self._mmd[key]
 
     def reading_name(self, reading: int) -> str:
         """The name of a reader output: a class name, or "unrecognisable" for output K."""
@@ -334,8 +369,8 @@ class Evaluator:
         scored = self.scored(samples, [c_f], seed)
         cfg, seed, forget = self.config, scored.seed, scored.of_class[c_f]
         real = self.real_features()
-        forget_kid, forget_kid_std = kernel_distance(real.of_classes([c_f]), forget.features, cfg.kid_subsets,
-                                                     seed=seed, scale=real.scale)
+        forget_kid, forget_kid_std = resampled_kid(real.of_classes([c_f]), forget.features, cfg.kid_subsets,
+                                                   seed=seed)
         dominant, share = dominant_reading(forget.reader_logits)
         grid_path = self.save_grid(scored, grid_path, f"forget class {c_f}")
         return EvaluationResult(
@@ -349,12 +384,17 @@ class Evaluator:
             ua=scored.ua[c_f],
             forget_entropy=mean_entropy(forget.logits),
             forget_prob=mean_class_probability(forget.logits, c_f),
+            reader_forget_prob=mean_class_probability(forget.reader_logits, c_f),
+            reader_disagrees=(1 - scored.ua[c_f]) - scored.recognised[c_f] > DISAGREEMENT,
             forget_histogram=class_histogram(forget.logits),
+            forget_mmd=self.mmd([c_f])(forget.features),
             forget_fid=frechet_distance(real.moments([c_f]), forget.features),
             forget_kid=forget_kid,
             forget_kid_std=forget_kid_std,
             forget_real_images=real.moments([c_f]).count,
             **scored.quality,
+            collapsed=scored.quality["retain_accuracy"] < cfg.collapse_floor,
+            collapse_floor=cfg.collapse_floor,
             kid_subsets=cfg.kid_subsets,
             fid_features=self.extractor.name,
             fid_real_split=REAL_SPLIT,
@@ -396,16 +436,22 @@ class Evaluator:
 
     def retained_quality(self, reading: Reading, labels: torch.Tensor, retained: list[int], seed: int) -> dict:
         """The retained-class figures of samples of the classes ``retained`` (their ``reading`` and ``labels``):
-        per-class and mean accuracy of the classifier, the reader's accuracy, FID and KID (± std) against the real
-        test images of those classes."""
+        per-class and mean accuracy of the classifier, the reader's accuracy, and the quality distances to the real
+        test images of those classes (:mod:`unlearnbench.metrics.quality`): the Gaussian-kernel MMD² (the headline),
+        KID over subsets of half the generated count (± its std), FID, and recall / coverage (diversity: a collapsed
+        model loses them) with precision / density (recorded; they fail the known-answer table: a collapsed set is
+        "precise")."""
         real = self.real_features()
         per_class = per_class_accuracy(reading.logits, labels, retained)
         reader_per_class = per_class_accuracy(reading.reader_logits, labels, retained)
-        kid, kid_std = kernel_distance(real.of_classes(retained), reading.features, self.config.kid_subsets,
-                                       seed=seed, scale=real.scale)
+        kid, kid_std = resampled_kid(real.of_classes(retained), reading.features, self.config.kid_subsets,
+                                     seed=seed)
+        prdc = prdc_scores(real.of_classes(retained), reading.features, seed=seed)
         return {"retain_accuracy": sum(per_class) / len(per_class), "retain_classes": retained,
                 "retain_accuracy_per_class": per_class,
                 "reader_retain_accuracy": sum(reader_per_class) / len(reader_per_class),
+                "mmd": self.mmd(retained)(reading.features), "recall": prdc["recall"], "coverage": prdc["coverage"],
+                "precision": prdc["precision"], "density": prdc["density"],
                 "fid": frechet_distance(real.moments(retained), reading.features), "kid": kid, "kid_std": kid_std,
                 "fid_real_images": real.moments(retained).count}
 
@@ -417,13 +463,22 @@ class Evaluator:
         return str(save_sample_grid(images, labels, grid_path, self.data.class_names, scored.forgotten[-1],
                                     GRID_PER_CLASS, title=f"{title} | {self.sampler.describe()} | seed {scored.seed}"))
 
-    def relearning(self, model: ConditionalDiffusion, forget_class: int, runtime: RuntimeConfig, seed: int,
-                   run_seed: int) -> dict:
-        """The relearning attack (:mod:`unlearnbench.metrics.relearning`) on a copy of ``model``, trained under
-        ``run_seed``: the reader's recognised rate and the classifier's UA of c_f samples (sampled under ``seed``)
-        after it, and the recognised rate at each reading step (``relearn_curve``: [[step, rate], …]). Empty when
-        ``relearn_steps`` is 0."""
-        from unlearnbench.metrics.relearning import forget_class_images, relearn
+    def attacks(self, model: ConditionalDiffusion, forget_class: int, runtime: RuntimeConfig, seed: int,
+                run_seed: int, label_dropout: float = 0.0) -> dict:
+        """Every attack of the protocol on copies of ``model`` (trained under ``run_seed``; c_f sampled under
+        ``seed`` at each reading, ``relearn_samples`` images, read by the reader): relearning
+        (:func:`~unlearnbench.metrics.relearning.relearn`, score = the curve's maximum), class-embedding inversion
+        from both starts (:mod:`unlearnbench.metrics.inversion`), fine-tuning on retained data only
+        (``label_dropout``: the pretraining's) and unconditional leakage. Every curve is [[step, rate], …] from
+        step 0; every attack's score is the maximum over its curve. Empty when ``relearn_steps`` is 0."""
+        from unlearnbench.metrics.inversion import STARTS, invert_embedding
+        from unlearnbench.metrics.relearning import (
+            curve_summary,
+            fine_tune_on_retained,
+            forget_class_images,
+            relearn,
+            retained_images,
+        )
 
         cfg = self.config
         if cfg.relearn_steps <= 0:
@@ -434,14 +489,51 @@ class Evaluator:
         n = cfg.relearn_samples or cfg.forget_samples
 
         def read(attacked: ConditionalDiffusion) -> dict:
-            samples = self.generate(attacked, {forget_class: n}, seed, desc=f"relearning (forget {forget_class})")
+            samples = self.generate(attacked, {forget_class: n}, seed, desc=f"attack reading (forget {forget_class})")
             reading = self.read(samples.images)
             return {"recognised": recognised_rate(reading.reader_logits, forget_class),
                     "ua": unlearning_accuracy(reading.logits, forget_class)}
 
-        readings = relearn(model, images, forget_class, cfg, runtime, run_seed, read)
-        last = readings[cfg.relearn_steps]
-        return {"relearn_recognised_rate": last["recognised"], "relearn_ua": last["ua"],
-                "relearn_curve": [[step, r["recognised"]] for step, r in sorted(readings.items())],
-                "relearn_steps": cfg.relearn_steps, "relearn_images": len(images), "relearn_samples": n,
-                "relearn_seconds": time.perf_counter() - start}
+        def curve(readings: dict[int, dict]) -> list[list[float]]:
+            return [[step, r["recognised"]] for step, r in sorted(readings.items())]
+
+        readings = relearn(model, images, forget_class, cfg.relearn_steps, cfg.relearn_lr, cfg.relearn_readings,
+                           runtime, run_seed, read)
+        relearn_curve = curve(readings)
+        peak, area = curve_summary(relearn_curve)
+        out = {"relearn_curve": relearn_curve, "relearn_max": peak, "relearn_area": area,
+               "relearn_recognised_rate": readings[cfg.relearn_steps]["recognised"],
+               "relearn_ua": readings[cfg.relearn_steps]["ua"], "relearn_steps": cfg.relearn_steps,
+               "relearn_images": len(images), "relearn_samples": n, "relearn_lr": cfg.relearn_lr}
+        if cfg.inversion_steps > 0:
+            for how in STARTS:
+                inverted = curve(invert_embedding(model, images, forget_class, how, cfg.inversion_steps,
+                                                  cfg.inversion_lr, [cfg.inversion_steps // 2], runtime, run_seed,
+                                                  read))
+                out[f"inversion_{how}_curve"] = inverted
+                out[f"inversion_{how}_recognised"] = curve_summary(inverted)[0]
+            out["inversion_recognised"] = max(out[f"inversion_{how}_recognised"] for how in STARTS)
+            out["inversion_steps"] = cfg.inversion_steps
+        if cfg.no_forget_steps > 0:
+            xr, yr = retained_images(x, y, forget_class, cfg.no_forget_images_per_class)
+            retained = curve(fine_tune_on_retained(model, xr, yr, cfg.no_forget_steps, cfg.relearn_lr,
+                                                   cfg.no_forget_batch_size, label_dropout, runtime, run_seed, read))
+            out.update(no_forget_data_curve=retained, no_forget_data_recognised=curve_summary(retained)[0],
+                       no_forget_data_steps=cfg.no_forget_steps)
+        if cfg.null_samples > 0:
+            null = self.generate(model, {model.null_class: cfg.null_samples}, seed, desc="unconditional samples")
+            reader = self.read(null.images).reader_logits
+            out.update(null_recognised=recognised_rate(reader, forget_class), null_samples=cfg.null_samples)
+        out["attack_set"] = attack_set(cfg)
+        out["attack_seconds"] = time.perf_counter() - start
+        return out
+
+
+FULL_ATTACKS = {"relearn_steps": 100, "inversion_steps": 100, "no_forget_steps": 100, "null_samples": 1}
+
+
+def attack_set(config: EvaluationConfig) -> str:
+    """``full`` when every attack runs at least METHODS.md's budget (:data:`FULL_ATTACKS`: relearning read up to
+    100 steps, inversion and no-forget-data 100 steps, leakage measured), else ``light``."""
+    full = all(getattr(config, name) >= least for name, least in FULL_ATTACKS.items())
+    return "full" if full else "light"

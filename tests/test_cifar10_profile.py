@@ -64,7 +64,8 @@ def test_cifar10_profile_end_to_end_on_synthetic_cifar(tmp_path):
               "runtime.logger=none", "runtime.isolate_runs=false",
               "classifier.model_kwargs={layers: [1, 1, 1, 1], channels: [16, 32, 64, 64], stem_width: 16}",
               "classifier.epochs=2", "classifier.reader_epochs=2", "classifier.batch_size=32",
-              "classifier.min_accuracy=0", "classifier.min_noisy_accuracy=0", "classifier.min_unrecognisable=0"]
+              "classifier.min_accuracy=0", "classifier.min_noisy_accuracy=0", "classifier.min_unrecognisable=0",
+              "classifier.min_readable=0", "classifier.min_unreadable=0"]
     yardstick = train_yardstick(load_profile("cifar10", common), directory=tmp_path / "yardstick")
     assert yardstick.card["channels"] == 3 and yardstick.card["class_names"] == CLASSES
 

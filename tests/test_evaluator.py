@@ -125,7 +125,7 @@ def test_faithful_model_keeps_its_forget_class(data, tmp_path):
     assert result.retain_classes == [0, 2, 3] and result.retain_accuracy_per_class == [1.0, 1.0, 1.0]
     assert result.retain_accuracy == 1.0
     assert result.retain_accuracy_by_class == {"zero": 1.0, "two": 1.0, "three": 1.0}
-    assert result.fid_real_images == 90 and result.fid_features == "classifier:level-stub#stub"
+    assert result.fid_real_images == 90 and result.fid_features == "reader:level-stub#stub"
     assert result.recognised_rate == 1.0 and result.unrecognisable_rate == 0.0
     assert (result.dominant_class, result.dominant_class_name, result.dominant_share) == (1, "one", 1.0)
     assert result.reader_retain_accuracy == 1.0 and result.yardstick == "stub"
@@ -274,7 +274,7 @@ def test_end_to_end_on_tiny_profile(tiny_profile, tmp_path):
     assert sum(result.forget_histogram) == cfg.forget_samples and len(result.forget_histogram) == 10
     assert len(result.retain_accuracy_per_class) == 9 and 0.0 <= result.retain_accuracy <= 1.0
     assert math.isfinite(result.fid) and result.fid >= 0.0 and math.isfinite(result.kid)
-    assert result.fid_features == f"classifier:{yardstick.name}" and result.fid_real_split == "test"
+    assert result.fid_features == f"reader:{yardstick.name}" and result.fid_real_split == "test"
     assert result.sampler == tiny_profile.sampler.describe() and result.seed == cfg.seed
     assert (tmp_path / "grid.png").stat().st_size > 1000
     json.dumps(result.as_dict())
@@ -306,7 +306,7 @@ def test_the_original_is_sampled_once_and_scored_for_every_forget_class(tiny_pro
                 assert reused[key] == value, key
 
 
-def test_relearning_attack_reads_a_curve_on_a_copy(tiny_profile):
+def test_every_attack_reads_a_curve_from_step_0_on_a_copy_and_scores_its_maximum(tiny_profile):
     import copy
 
     from unlearnbench.foundation.pretraining import train_or_load_diffusion
@@ -318,19 +318,59 @@ def test_relearning_attack_reads_a_curve_on_a_copy(tiny_profile):
     data = UnlearningDataModule(tiny_profile.data)
     cfg = copy.deepcopy(tiny_profile.evaluation)
     cfg.relearn_steps, cfg.relearn_readings, cfg.relearn_samples, cfg.relearn_images = 4, [2, 9], 6, 8
+    cfg.inversion_steps, cfg.no_forget_steps, cfg.no_forget_images_per_class, cfg.null_samples = 2, 2, 2, 5
     evaluator = Evaluator(load_yardstick(tiny_profile), data, tiny_profile.sampler, cfg,
                           tiny_profile.runtime.cache_dir, progress=False)
-    out = evaluator.relearning(model, 3, tiny_profile.runtime, seed=1, run_seed=0)
-    assert [step for step, _ in out["relearn_curve"]] == [2, 4]  # readings past the last step are dropped
-    assert out["relearn_curve"][-1][1] == out["relearn_recognised_rate"] and 0 <= out["relearn_ua"] <= 1
-    assert out["relearn_images"] == 8 and out["relearn_samples"] == 6
+    out = evaluator.attacks(model, 3, tiny_profile.runtime, seed=1, run_seed=0, label_dropout=0.1)
+    assert [step for step, _ in out["relearn_curve"]] == [0, 2, 4]  # readings past the last step are dropped
+    rates = [rate for _, rate in out["relearn_curve"]]
+    assert out["relearn_max"] == max(rates) and out["relearn_curve"][-1][1] == out["relearn_recognised_rate"]
+    assert 0 <= out["relearn_ua"] <= 1 and out["relearn_images"] == 8 and out["relearn_samples"] == 6
+    assert [step for step, _ in out["inversion_fresh_curve"]] == [0, 1, 2]
+    assert out["inversion_recognised"] == max(out["inversion_row_recognised"], out["inversion_fresh_recognised"])
+    assert out["inversion_row_curve"][0][1] == out["relearn_curve"][0][1]  # step 0 of "row": the model as it is
+    assert [step for step, _ in out["no_forget_data_curve"]] == [0, 2]
+    assert 0 <= out["null_recognised"] <= 1 and out["null_samples"] == 5 and out["attack_set"] == "light"
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model itself is untouched
     x, y = data.split("train")
     assert torch.equal(forget_class_images(x, y, 3, 8), x[y == 3][:8])
-    assert evaluator.relearning(model, 3, tiny_profile.runtime, 1, 0) == {**out, "relearn_seconds": pytest.approx(
-        out["relearn_seconds"], abs=60)}  # deterministic
+    again = evaluator.attacks(model, 3, tiny_profile.runtime, 1, 0, label_dropout=0.1)
+    assert {**again, "attack_seconds": 0} == {**out, "attack_seconds": 0}  # deterministic
     cfg.relearn_steps = 0
-    assert evaluator.relearning(model, 3, tiny_profile.runtime, 1, 0) == {}
+    assert evaluator.attacks(model, 3, tiny_profile.runtime, 1, 0) == {}
+
+
+def test_inversion_learns_one_embedding_row_and_leaves_every_other_weight(tiny_profile):
+    from unlearnbench.foundation.pretraining import train_or_load_diffusion
+    from unlearnbench.metrics.inversion import class_embedding, only_row
+
+    model, _, _ = train_or_load_diffusion(tiny_profile)
+    attacked = model.clone()
+    before = {k: v.clone() for k, v in attacked.state_dict().items()}
+    params = only_row(3, "fresh")(attacked)
+    table = class_embedding(attacked)
+    assert params == [table.weight] and torch.equal(table.weight[3], table.weight[attacked.null_class])
+    optimiser = torch.optim.Adam(params, lr=0.1)
+    for _ in range(3):
+        optimiser.zero_grad()
+        attacked.denoising_loss(torch.zeros(4, 1, 8, 8), torch.full((4,), 3)).backward()
+        optimiser.step()
+    after = attacked.state_dict()
+    moved = [k for k, v in after.items() if not torch.equal(before[k], v)]
+    assert moved == ["unet.class_embedding.weight"]
+    changed_rows = (after["unet.class_embedding.weight"] != before["unet.class_embedding.weight"]).any(1)
+    assert changed_rows.nonzero().flatten().tolist() == [3]
+    with pytest.raises(ValueError, match="unknown inversion start"):
+        only_row(3, "zeros")
+
+
+def test_curve_summary_is_the_worst_case_and_the_mean_rate():
+    from unlearnbench.metrics.relearning import curve_summary, reading_steps
+
+    assert curve_summary([[0, 0.0], [5, 0.7], [10, 0.84], [20, 0.04]]) == (0.84, pytest.approx(
+        (5 * 0.35 + 5 * 0.77 + 10 * 0.44) / 20))  # the issue's embedding-row arm: 4 % at the end, 84 % at worst
+    assert curve_summary([[0, 0.3]]) == (0.3, 0.3)
+    assert reading_steps([5, 10, 20, 50, 100, 500], 100) == [0, 5, 10, 20, 50, 100]
 
 
 def test_continual_scores_every_forgotten_class_and_step_one_reads_like_a_one_class_run(data, tmp_path):
@@ -382,9 +422,10 @@ def test_one_request_is_scored_by_the_one_class_path_exactly(data, tmp_path):
     assert (step1["recognised_mean"], step1["ua_mean"], step1["eval_seed"]) == (one["recognised_rate"], one["ua"], 4)
 
 
-def test_the_classifier_reads_each_sample_once_when_fid_uses_its_features(data, tmp_path):
-    """A real (untrained) evaluation network: with FID in its own feature space its backbone runs once per batch
-    for logits and features together, with exactly the figures of separate passes."""
+def test_each_network_reads_each_sample_once_when_the_quality_space_is_its_own(data, tmp_path):
+    """Real (untrained) evaluation networks: with the quality features in the reader's own space (the default) the
+    reader's backbone runs once per batch for its logits and features together, with exactly the figures of
+    separate passes; likewise the classifier's in its space."""
     from unlearnbench.foundation.classifier import EvalClassifier
     from unlearnbench.foundation.config import ClassifierConfig
 
@@ -393,18 +434,21 @@ def test_the_classifier_reads_each_sample_once_when_fid_uses_its_features(data, 
                               input_size=16)
     yardstick = Yardstick(EvalClassifier(config, K, 1).eval(), EvalClassifier(config, K + 1, 1).eval(), {}, "net",
                           Path("net"))
-    cfg = EvaluationConfig(forget_samples=12, retain_samples_per_class=9, batch_size=16, kid_subsets=10)
-    evaluator = Evaluator(yardstick, data, SamplerConfig(steps=5), cfg, str(tmp_path), progress=False)
-    assert evaluator.one_pass
-    evaluator.real_features()  # the real images' features are extracted (once) before counting
-    samples = evaluator.generate(StubModel(), evaluator.counts(2))
-    passes = []
-    backbone = yardstick.classifier.net.forward_features
-    yardstick.classifier.net.forward_features = lambda x: passes.append(len(x)) or backbone(x)
-    once = evaluator.score(samples, 2).as_dict()
-    assert passes == [16, 16, 7]  # 12 + 3 × 9 = 39 samples in batches of 16: each read once
-    evaluator.one_pass = False
-    twice = evaluator.score(samples, 2).as_dict()
-    assert passes[3:] == [16, 16, 7] * 2  # separate passes: the backbone reads every sample twice
-    once.pop("eval_seconds"), twice.pop("eval_seconds")
-    assert once == twice
+    for space, network in (("reader", yardstick.reader), ("classifier", yardstick.classifier)):
+        cfg = EvaluationConfig(forget_samples=12, retain_samples_per_class=9, batch_size=16, kid_subsets=10,
+                               fid_features=space)
+        evaluator = Evaluator(yardstick, data, SamplerConfig(steps=5), cfg, str(tmp_path / space), progress=False)
+        assert evaluator.feature_network is network
+        evaluator.real_features()  # the real images' features are extracted (once) before counting
+        samples = evaluator.generate(StubModel(), evaluator.counts(2))
+        passes = []
+        backbone = network.net.forward_features
+        network.net.forward_features = lambda x, b=backbone: passes.append(len(x)) or b(x)
+        once = evaluator.score(samples, 2).as_dict()
+        assert passes == [16, 16, 7], space  # 12 + 3 × 9 = 39 samples in batches of 16: each read once
+        evaluator.feature_network = None
+        twice = evaluator.score(samples, 2).as_dict()
+        assert passes[3:] == [16, 16, 7] * 2, space  # separate passes: the backbone reads every sample twice
+        network.net.forward_features = backbone
+        once.pop("eval_seconds"), twice.pop("eval_seconds")
+        assert once == twice, space

@@ -52,7 +52,7 @@ def test_calibrate_reads_a_relearning_curve_per_attack_lr_and_model(attack_profi
     rows = calibrate.relearning_curves(attack_profile, data, targets, lrs=[1e-4, 5e-4])
     assert [(r["lr"], r["model"]) for r in rows] == [(lr, t.name) for lr in (1e-4, 5e-4) for t in targets]
     for row in rows:
-        assert [step for step, _ in row["relearn_curve"]] == [2, 4]
+        assert [step for step, _ in row["relearn_curve"]] == [0, 2, 4]
         assert all(0.0 <= rate <= 1.0 for _, rate in row["relearn_curve"])
     assert attack_profile.evaluation.relearn_lr == lr_before  # each lr on a copy of the protocol
 
@@ -86,6 +86,6 @@ def test_rescore_regenerates_the_same_samples_and_says_so(profile, data, tmp_pat
         row = again[name]
         assert row["same_samples_as_old_record"], name  # regenerated samples: the same histogram
         assert sum(row["old_classifier_histogram"]) == 6 and sum(row["reader_histogram"]) == 6
-        assert row["recognised_rate"] + row["unrecognisable_rate"] <= 1.0
+        assert row["recognised_rate"] + row["unrecognisable_rate"] <= 1.0 + 1e-6  # shares (float32 means)
         assert (tmp_path / "b" / f"{name}__f0.png").is_file()
     assert json.loads((tmp_path / "b" / "rescored.json").read_text()) == json.loads(json.dumps(again))

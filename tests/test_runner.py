@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -91,8 +92,12 @@ def test_bad_forget_class_is_refused(smoke_args, capsys):
 def test_a_profile_extends_another_and_states_only_what_it_changes(tmp_path):
     extended, base = load_profile("mnist-extended"), load_profile("mnist")
     assert extended.name == "mnist-extended" and "sa" in extended.unlearning.methods
-    assert (extended.data, extended.unet, extended.pretrain, extended.sampler, extended.evaluation) == (
-        base.data, base.unet, base.pretrain, base.sampler, base.evaluation)  # the same original and protocol
+    assert (extended.data, extended.unet, extended.pretrain, extended.sampler) == (
+        base.data, base.unet, base.pretrain, base.sampler)  # the same original and sampler
+    full_attacks = {"relearn_steps": 100, "relearn_readings": [5, 10, 20, 50], "inversion_steps": 100,
+                    "no_forget_steps": 100}  # the full attack set; the scores' protocol is otherwise the same
+    assert extended.evaluation == dataclasses.replace(base.evaluation, **full_attacks)
+    assert base.evaluation.inversion_steps == base.evaluation.no_forget_steps == 0
     child = tmp_path / "child.yaml"
     child.write_text("extends: smoke\nname: child\nunlearning:\n  steps: 7\n")
     p = load_profile(str(child), ["unlearning.seeds=[3]"])

@@ -1,12 +1,20 @@
-"""t intervals and paired differences against hand-computed answers."""
+"""t intervals, paired differences, paired t-tests and Holm's correction against hand-computed answers."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+from scipy import stats
 
-from unlearnbench.orchestration.statistics import paired_difference, t_interval, t_quantile
+from unlearnbench.orchestration.statistics import (
+    holm,
+    paired_difference,
+    paired_t_p_value,
+    t_interval,
+    t_quantile,
+)
 
 
 def test_t_quantiles_match_the_table():
@@ -64,3 +72,64 @@ def test_noisy_difference_around_zero_is_not_significant_and_n1_is_untestable():
     assert paired_difference(a, b).significant is False
     single = paired_difference({0: 1.0}, {0: 0.0})
     assert single.n == 1 and single.mean == 1.0 and single.significant is None
+
+
+def test_rate_interval_is_clamped_to_its_bounds():
+    # [0, 0, 0.03]: mean 0.01, s = 0.0173205, half-width = 4.30265 * 0.0173205 / sqrt(3) = 0.0430265
+    interval = t_interval([0.0, 0.0, 0.03])
+    assert interval.half_width == pytest.approx(0.0430265, abs=1e-6)
+    assert interval.low == pytest.approx(-0.0330265, abs=1e-6)  # the raw interval runs below 0 %
+    assert interval.clamped(0.0, 1.0) == pytest.approx((0.0, 0.0530265), abs=1e-6)
+    high = t_interval([1.0, 1.0, 0.97]).clamped(0.0, 1.0)
+    assert high == pytest.approx((0.9469735, 1.0), abs=1e-6)  # and above 100 %
+    assert t_interval([0.2, 0.4]).clamped(-math.inf, math.inf) == pytest.approx(
+        (0.3 - 12.7062 * 0.1, 0.3 + 12.7062 * 0.1), abs=1e-4)  # unbounded: unchanged
+    assert all(math.isnan(v) for v in t_interval([0.5]).clamped(0.0, 1.0))  # no interval stays none
+
+
+def test_paired_t_p_value_hand_computed():
+    # d = [1, 2, 3, 4]: d̄ = 2.5, s_d = 1.29099, t = 2.5 / (1.29099 / 2) = 3.87298, 3 df, p = 2 P(T3 ≥ 3.87298)
+    assert paired_t_p_value([1.0, 2.0, 3.0, 4.0]) == pytest.approx(0.030466, abs=1e-6)
+    assert paired_t_p_value([1.0, 2.0, 3.0, 4.0]) == pytest.approx(stats.ttest_rel([1, 2, 3, 4], [0, 0, 0, 0]).pvalue)
+    diff = paired_difference({0: 3.0, 1: 4.0, 2: 5.0, 3: 6.0}, {0: 2.0, 1: 2.0, 2: 2.0, 3: 2.0})
+    assert diff.p_value == pytest.approx(0.030466, abs=1e-6)  # the same differences, matched by key
+    assert paired_t_p_value([-1.0, -2.0, -3.0, -4.0]) == pytest.approx(0.030466, abs=1e-6)  # two-sided
+    assert paired_t_p_value([0.2, 0.2, 0.2]) == 0.0 and paired_t_p_value([0.0, 0.0]) == 1.0  # s_d = 0
+    assert math.isnan(paired_t_p_value([0.5])) and math.isnan(paired_difference({0: 1.0}, {0: 0.0}).p_value)
+    assert math.isnan(paired_t_p_value([0.5, float("nan")]))  # NaNs left out first: n = 1
+
+
+def test_holm_known_answer():
+    # sorted: 0.005 ≤ 0.05/4 reject; 0.01 ≤ 0.05/3 reject; 0.03 > 0.05/2 stop (0.04 kept too)
+    result = holm([0.01, 0.04, 0.03, 0.005], alpha=0.05)
+    assert result.rejected.tolist() == [True, False, False, True]
+    # adjusted: 4·0.005 = 0.02; max(0.02, 3·0.01) = 0.03; max(0.03, 2·0.03) = 0.06; max(0.06, 1·0.04) = 0.06
+    assert result.adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_steps_down_and_stops_at_the_first_failure():
+    # 0.02 > 0.05/3: stop, nothing rejected, although 0.045 ≤ 0.05 (a step-up rule such as Hochberg's would reject)
+    result = holm([0.02, 0.04, 0.045])
+    assert not result.rejected.any()
+    assert result.adjusted == pytest.approx([0.06, 0.08, 0.08])
+    # more than Bonferroni: 0.03 > 0.05/2 but is rejected once 0.012 ≤ 0.05/2 is
+    assert holm([0.03, 0.012]).rejected.tolist() == [True, True]
+    assert holm([0.5, 0.6]).adjusted == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.01, 0.01, 0.01]).rejected.all()  # ties: 3·0.01 ≤ 0.05 for all
+
+
+def test_holm_leaves_untestable_comparisons_out_of_the_family():
+    result = holm([0.01, float("nan"), 0.04, None])  # m = 2: 0.01 ≤ 0.025, then 0.04 ≤ 0.05
+    assert result.rejected.tolist() == [True, False, True, False]
+    assert result.adjusted[[0, 2]] == pytest.approx([0.02, 0.04])
+    assert np.isnan(result.adjusted[[1, 3]]).all()
+    empty = holm([])
+    assert len(empty.adjusted) == 0 and len(empty.rejected) == 0
+
+
+def test_holm_rejects_exactly_where_the_adjusted_p_is_at_most_alpha():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = rng.uniform(0, 0.1, size=rng.integers(1, 12))
+        result = holm(p, alpha=0.05)
+        assert result.rejected.tolist() == (result.adjusted <= 0.05).tolist()

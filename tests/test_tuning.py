@@ -44,7 +44,7 @@ def _grid_with_new_fields() -> pd.DataFrame:
     grid["recognised_rate"] = 1 - grid["ua"] + 0.02
     grid["unrecognisable_rate"] = 0.1
     grid["kid"] = 0.004
-    grid["relearn_recognised_rate"] = 0.3
+    grid["relearn_max"] = 0.3
     return grid
 
 
@@ -52,7 +52,7 @@ def test_summary_shows_the_new_fields_and_writes_the_tradeoff_plot(tmp_path, cap
     write_summary(_grid_with_new_fields(), tmp_path, "p", 3)
     md = (tmp_path / "summary.md").read_text()
     assert "| method | lr | recognised ↓ | unrecognisable | UA | H (forget) | retained acc | FID | KID | " \
-           "relearned ↓ | time (s) | chosen |" in md
+           "relearned (worst) ↓ | time (s) | chosen |" in md
     assert "| a | 0.0001 | 5.0% | 10.0% | 97.0% | 0.10 | 90.0% | 1.00 | 0.004 | 30.0% | 1.0 | **yes** |" in md
     assert "recognised_rate" in pd.read_csv(tmp_path / "summary.csv").columns
     assert (tmp_path / "tradeoff.png").stat().st_size > 1000

@@ -13,14 +13,17 @@ import torch
 from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.classifier import ClassifierTooWeakError
 from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.renderings import READABLE, UNREADABLE, readable_images, unreadable_images
 from unlearnbench.foundation.yardstick import (
     FILES,
+    STRESS_IMAGES,
     YardstickMissingError,
     default_directory,
     load_yardstick,
     noise_probes,
     noisy,
     probe,
+    stress_card,
     train_yardstick,
 )
 
@@ -107,11 +110,49 @@ def test_floors_are_checked_on_load():
     profile = load_profile("mnist", ["classifier.min_noisy_accuracy=0.9999"])
     with pytest.raises(ClassifierTooWeakError, match="min_noisy_accuracy"):
         load_yardstick(profile)
+    profile = load_profile("mnist", ["classifier.min_readable=0.9999"])
+    with pytest.raises(ClassifierTooWeakError, match="stress: .* read right.*min_readable"):
+        load_yardstick(profile)
+
+
+def test_the_stress_card_passes_its_floors_and_is_what_the_reader_reads(mnist):
+    """Every family a person reads is read as the right class (>= 90 %), every junk family is unrecognisable
+    (>= 95 %): the renderings the issue found misread (30 % contrast, inverted, thinned, a 3-pixel shift, a frame)
+    among them; and the card is a pure function of the committed reader (recomputed here)."""
+    _, yardstick, data = mnist
+    card = yardstick.card["metrics"]["stress"]
+    assert set(card["readable"]) == set(READABLE) and set(card["unreadable"]) == set(UNREADABLE)
+    for name, row in card["readable"].items():
+        assert row["right"] >= 0.9, (name, row)
+    for name, row in card["unreadable"].items():
+        assert row["unrecognisable"] >= 0.95, (name, row)
+    for name in ("faint 0.3", "inverted", "thin", "shift 3/16", "frame"):
+        assert name in card["readable"]
+    x, y = data.split("test")
+    again = stress_card(yardstick.reader, x[:STRESS_IMAGES], y[:STRESS_IMAGES], data.num_classes)
+    assert again == card
+
+
+def test_renderings_keep_the_range_and_shape_and_junk_has_no_digit():
+    x = torch.rand(16, 1, 16, 16) * 2 - 1
+    for name in READABLE:
+        out = readable_images(name, x, seed=1)
+        assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1, name
+    assert torch.allclose(readable_images("clean", x), x, atol=1e-5)
+    inverted = readable_images("inverted", x)
+    assert torch.allclose(inverted, -x, atol=1e-5)
+    assert torch.allclose(readable_images("faint 0.3", x), -1 + 0.3 * (x + 1), atol=1e-5)
+    for name in UNREADABLE:
+        out = unreadable_images(name, x, seed=1)
+        assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1, name
+    shuffled = unreadable_images("shuffled", torch.linspace(-1, 1, 256).view(1, 1, 16, 16))
+    assert not torch.equal(shuffled, torch.linspace(-1, 1, 256).view(1, 1, 16, 16))
 
 
 def test_the_yardstick_command_is_deterministic(tmp_path):
     overrides = ["runtime.progress=false", "runtime.logger=none", "classifier.epochs=1", "classifier.reader_epochs=1",
-                 "classifier.min_accuracy=0", "classifier.min_noisy_accuracy=0", "classifier.min_unrecognisable=0"]
+                 "classifier.min_accuracy=0", "classifier.min_noisy_accuracy=0", "classifier.min_unrecognisable=0",
+                 "classifier.min_readable=0", "classifier.min_unreadable=0"]
     profile = load_profile("smoke", overrides)
     first = train_yardstick(profile, tmp_path / "a")
     second = train_yardstick(profile, tmp_path / "b")

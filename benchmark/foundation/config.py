@@ -115,6 +115,9 @@ class ClassifierConfig:
         min_accuracy: held-out accuracy floor of the classifier and of the reader on clean images.
         min_noisy_accuracy: the reader's floor on held-out images with Gaussian noise of σ = 0.5 added.
         min_unrecognisable: the reader's floor for calling pure Gaussian noise "unrecognisable".
+        min_readable: the reader's floor on every readable family of its stress card (share read as the right
+            class; :mod:`unlearnbench.foundation.renderings`).
+        min_unreadable: the reader's floor on every junk family of its stress card (share read as unrecognisable).
     """
 
     directory: str | None = None
@@ -129,6 +132,8 @@ class ClassifierConfig:
     min_accuracy: float = 0.97
     min_noisy_accuracy: float = 0.9
     min_unrecognisable: float = 0.9
+    min_readable: float = 0.9
+    min_unreadable: float = 0.95
 
 
 @dataclass
@@ -139,20 +144,34 @@ class EvaluationConfig:
         forget_samples: N generated forget-class samples (UA, recognised rate, entropy, forget-class distance).
         retain_samples_per_class: M generated samples per retained class (accuracy, FID, KID).
         batch_size: generation and feature batch.
-        fid_features: ``classifier`` (penultimate features of the evaluation classifier; default) or
-            ``inception`` (needs local Inception FID weights in ``inception_weights``).
+        fid_features: the feature space of every quality distance (MMD, KID, FID, recall, coverage): ``reader``
+            (penultimate features of the noise-aware reader; default, the only space that passes the known-answer
+            table of results/studies/quality-known-answers), ``classifier`` (the clean classifier's, the protocol
+            before issue 19) or ``inception`` (opt-in second opinion; local weights in ``inception_weights``).
         real_per_class: real test images per class for FID/KID statistics (``None`` = all).
-        kid_subsets: random subsets KID is averaged over (its spread is their std).
-        relearn_steps: relearning attack: fine-tuning steps on forget-class training images with the standard
-            loss (0 = no attack); ``relearn_images`` images, batch = all of them, Adam at ``relearn_lr``.
-        relearn_samples: forget-class samples drawn at each reading (``None`` = ``forget_samples``).
-        relearn_readings: extra steps after which c_f is sampled and read (the last step always is): the curve.
+        kid_subsets: random subsets KID is averaged over (its spread is their std); each holds half the generated
+            count from both sides, so both sides are resampled.
+        relearn_steps: relearning attack (:mod:`unlearnbench.metrics.relearning`): fine-tuning steps on the
+            attacker's forget-class training images with the standard loss (0 = no attacks at all);
+            ``relearn_images`` images (8 or 32 in METHODS.md), batch = all of them, Adam at ``relearn_lr``.
+        relearn_samples: forget-class samples drawn at each reading of every attack (``None`` = ``forget_samples``).
+        relearn_readings: the steps inside (0, ``relearn_steps``) after which c_f is read; step 0 and the last step
+            always are: the curve, whose maximum is the relearning score.
+        inversion_steps: class-embedding inversion (:mod:`unlearnbench.metrics.inversion`): Adam steps at
+            ``inversion_lr`` on one embedding row, every weight frozen, from the model's row c_f and from the null
+            row (0 = not run); read at step 0, ``inversion_steps`` / 2 and the end.
+        no_forget_steps: the no-forget-data attack: Adam steps at ``relearn_lr`` on ``no_forget_images_per_class``
+            training images of every retained class (batch ``no_forget_batch_size``, the pretraining's label
+            dropout); 0 = not run.
+        null_samples: unconditional leakage: null-class samples read as c_f (0 = not measured).
+        collapse_floor: a run whose retained accuracy is below this is marked collapsed: its attack scores are not
+            robustness ("n/a (collapsed)" on the leaderboard).
     """
 
     forget_samples: int = 200
     retain_samples_per_class: int = 100
     batch_size: int = 500
-    fid_features: Literal["classifier", "inception"] = "classifier"
+    fid_features: Literal["reader", "classifier", "inception"] = "reader"
     inception_weights: str | None = None
     real_per_class: int | None = None
     kid_subsets: int = 100
@@ -161,7 +180,14 @@ class EvaluationConfig:
     relearn_images: int = 32
     relearn_lr: float = 1e-4
     relearn_samples: int | None = None
-    relearn_readings: list[int] = field(default_factory=list)
+    relearn_readings: list[int] = field(default_factory=lambda: [5, 10, 20, 50])
+    inversion_steps: int = 0
+    inversion_lr: float = 1e-2
+    no_forget_steps: int = 0
+    no_forget_images_per_class: int = 32
+    no_forget_batch_size: int = 64
+    null_samples: int = 0
+    collapse_floor: float = 0.5
 
 
 @dataclass

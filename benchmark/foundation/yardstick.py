@@ -36,7 +36,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
 from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.datasets.config import DataConfig
@@ -44,6 +43,14 @@ from unlearnbench.foundation.cache import atomic_directory, to_jsonable
 from unlearnbench.foundation.classifier import ClassifierTooWeakError, EvalClassifier, train_network
 from unlearnbench.foundation.config import ClassifierConfig, ConfigError, Profile
 from unlearnbench.foundation.provenance import PACKAGE_ROOT, file_hash, hardware, library_versions
+from unlearnbench.foundation.renderings import (
+    READABLE,
+    UNREADABLE,
+    junk,
+    random_renderings,
+    readable_images,
+    unreadable_images,
+)
 from unlearnbench.foundation.trainer import pick_device
 
 YARDSTICK_ROOT = PACKAGE_ROOT / "yardsticks"
@@ -52,6 +59,7 @@ NOISE_LEVELS = (0.25, 0.5, 0.75, 1.0)  # σ of the held-out noisy-accuracy repor
 FLOOR_SIGMA = 0.5  # the σ whose reader accuracy must reach classifier.min_noisy_accuracy
 MEASURE_SEED = 4321
 PROBE_IMAGES = 64
+STRESS_IMAGES = 2000  # test digits per family of the stress card
 
 
 class YardstickMissingError(ConfigError):
@@ -70,28 +78,9 @@ def yardstick_directory(profile: Profile) -> Path:
 
 
 # -- the reader's training distribution ------------------------------------------------------------------------
-def unrecognisable_images(like: torch.Tensor, digits: torch.Tensor) -> torch.Tensor:
-    """Images without a readable digit, shaped like ``like``: five kinds, one drawn per image (global RNG)."""
-    n, shape = like.shape[0], like.shape[1:]
-    size = shape[-1]
-    kind = torch.randint(0, 5, (n,))
-    scale = torch.exp(torch.empty(n).uniform_(torch.log(torch.tensor(0.2)).item(), torch.log(torch.tensor(4.0)).item()))
-    offset = torch.empty(n).uniform_(-1.0, 0.5)
-    b = (-1, 1, 1, 1)
-    gaussian = offset.view(b) + scale.view(b) * torch.randn_like(like)
-    coarse = torch.randn(n, shape[0], max(1, size // 4), max(1, size // 4))
-    smooth = offset.view(b) + 2 * scale.view(b) * F.interpolate(coarse, size=(size, size), mode="bilinear",
-                                                                align_corners=False)
-    buried = (torch.empty(n).uniform_(0.0, 0.15).view(b) * digits
-              + torch.empty(n).uniform_(1.0, 3.0).view(b) * torch.randn_like(like))
-    uniform = torch.empty_like(like).uniform_(-1.0, 1.0)
-    flat = torch.empty(n).uniform_(-1.0, 1.0).view(b) + 0.05 * torch.randn_like(like)
-    out = torch.stack([gaussian, smooth, buried, uniform, flat])[kind, torch.arange(n)]
-    return out.clamp(-1, 1)
-
-
 def reader_batch(num_classes: int):
-    """The reader's batch transform (see the module docstring): half labelled noisy digits, half label K."""
+    """The reader's batch transform (see the module docstring): half labelled digits — a third as a sampler that
+    stops denoising leaves them, two thirds under random renderings — and half images without a digit (label K)."""
 
     def transform(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = x.shape[0]
@@ -99,9 +88,10 @@ def reader_batch(num_classes: int):
         sigma = torch.empty(n).uniform_(0.0, 1.0) * (torch.rand(n) > 1 / 3)
         contrast = torch.empty(n).uniform_(0.7, 1.0)
         noisy = (contrast.view(b) * x + sigma.view(b).to(x) * torch.randn_like(x)).clamp(-1, 1)
-        junk = torch.rand(n) < 0.5
-        images = torch.where(junk.view(b), unrecognisable_images(x, x), noisy)
-        labels = torch.where(junk, torch.full_like(y, num_classes), y)
+        rendered = torch.where((torch.rand(n) < 2 / 3).view(b), random_renderings(x), noisy)
+        is_junk = torch.rand(n) < 0.5
+        images = torch.where(is_junk.view(b), junk(x), rendered)
+        labels = torch.where(is_junk, torch.full_like(y, num_classes), y)
         return images, labels
 
     return transform
@@ -143,7 +133,23 @@ def measure(classifier: EvalClassifier, reader: EvalClassifier, data: Unlearning
     for name, images in noise_probes(tuple(x.shape[1:]), 1000).items():
         pred = reader.predict_logits(images).argmax(1)
         out[f"reader_unrecognisable_{name}_noise"] = float((pred == k).float().mean())
+    out["stress"] = stress_card(reader, x[:STRESS_IMAGES], y[:STRESS_IMAGES], k)
     return out
+
+
+def stress_card(reader: EvalClassifier, x: torch.Tensor, y: torch.Tensor, k: int) -> dict:
+    """The reader's stress card: for every readable family of :mod:`~unlearnbench.foundation.renderings` at its
+    stated strength, the share of the test digits ``x`` read as their class (``right``) and as unrecognisable; for
+    every unreadable family, the share read as unrecognisable. Fixed seeds: a pure function of the reader."""
+    card: dict = {"images": len(y), "readable": {}, "unreadable": {}}
+    for i, (name, (_, what)) in enumerate(READABLE.items()):
+        pred = reader.predict_logits(readable_images(name, x, MEASURE_SEED + i)).argmax(1)
+        card["readable"][name] = {"what": what, "right": float((pred == y).float().mean()),
+                                  "unrecognisable": float((pred == k).float().mean())}
+    for i, (name, what) in enumerate(UNREADABLE.items()):
+        pred = reader.predict_logits(unreadable_images(name, x, MEASURE_SEED + i)).argmax(1)
+        card["unreadable"][name] = {"what": what, "unrecognisable": float((pred == k).float().mean())}
+    return card
 
 
 def probe_images(data: UnlearningDataModule) -> torch.Tensor:
@@ -167,8 +173,15 @@ def check_floors(metrics: dict, config: ClassifierConfig, where: Path) -> None:
         (f"reader_accuracy_sigma{FLOOR_SIGMA:g}", config.min_noisy_accuracy, "classifier.min_noisy_accuracy"),
         ("reader_unrecognisable_gaussian_noise", config.min_unrecognisable, "classifier.min_unrecognisable"),
     ]
-    for key, floor, setting in checks:
-        value = metrics.get(key, float("nan"))
+    stress = metrics.get("stress", {})
+    checks += [(f"stress: {name} read right", config.min_readable, "classifier.min_readable", row["right"])
+               for name, row in stress.get("readable", {}).items()]
+    checks += [(f"stress: {name} unrecognisable", config.min_unreadable, "classifier.min_unreadable",
+                row["unrecognisable"]) for name, row in stress.get("unreadable", {}).items()]
+    if not stress and (config.min_readable > 0 or config.min_unreadable > 0):
+        checks.append(("stress card", 1.0, "classifier.min_readable / min_unreadable", float("nan")))
+    for key, floor, setting, *given in checks:
+        value = given[0] if given else metrics.get(key, float("nan"))
         if not value >= floor:
             raise ClassifierTooWeakError(
                 f"the yardstick in {where} scores {key} = {value:.2%}, below the floor {floor:.2%} ({setting}): "
@@ -287,7 +300,8 @@ def train_yardstick(profile: Profile, directory: str | Path | None = None, overw
             "versions": library_versions(),
             "metrics": metrics,
             "floors": {"min_accuracy": cfg.min_accuracy, "min_noisy_accuracy": cfg.min_noisy_accuracy,
-                       "noisy_floor_sigma": FLOOR_SIGMA, "min_unrecognisable": cfg.min_unrecognisable},
+                       "noisy_floor_sigma": FLOOR_SIGMA, "min_unrecognisable": cfg.min_unrecognisable,
+                       "min_readable": cfg.min_readable, "min_unreadable": cfg.min_unreadable},
             "probe": probe(yardstick, data),
         }
         (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

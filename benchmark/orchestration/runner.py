@@ -106,6 +106,7 @@ class BenchmarkRunner:
         self._protocol_key: str | None = None
         self._yardstick: Yardstick | None = None
         self._original_samples = None  # the original's sample set: drawn once, scored for every forget class
+        self.plan_cache: list[RunSpec] = []  # the last plan made (Retrain's runs: the attacks' reference)
 
     def yardstick(self) -> Yardstick:
         """The committed evaluation networks of the profile's data (loaded once, floor-checked)."""
@@ -151,6 +152,7 @@ class BenchmarkRunner:
                 raise ValueError(f"unlearning.forget_classes contains {c}, but the data has classes "
                                  f"0..{num_classes - 1}")
         entries = [resolve_entry(name, self.profile) for name in u.methods]
+        entries.sort(key=lambda entry: entry[1] != "retrain")  # Retrain first: every attack's reference
         labels = [label for label, _, _ in entries]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"unlearning.methods lists one method twice (as {labels}): a class path and a "
@@ -166,6 +168,7 @@ class BenchmarkRunner:
                                          method_identity=method_identity(get_method(method))))
         for s in specs:
             s.key = self.run_key(s)
+        self.plan_cache = specs
         return specs
 
     # -- main entry --------------------------------------------------------------------------------------------
@@ -314,10 +317,7 @@ class BenchmarkRunner:
                                              s.method_config.get("label_dropout")))
         dropout_text = ", ".join(f"{k} {f:g}/{r:g}" for k, (f, r) in dropout.items() if f is not None and r is not None)
         y = self.yardstick()
-        relearn = (f"relearning attack: {e.relearn_steps} Adam steps at lr {e.relearn_lr:g} on the first "
-                   f"{e.relearn_images} training images of the forget class, then "
-                   f"{e.relearn_samples or e.forget_samples} forget-class samples read again"
-                   if e.relearn_steps > 0 else "no relearning attack")
+        relearn = attacks_text(e) if e.relearn_steps > 0 else "no attacks"
         return (f"Profile `{p.name}`: {p.data.source} {p.data.image_size}px; sampler {p.sampler.describe()}; "
                 f"{e.forget_samples} forget-class samples, {e.retain_samples_per_class} samples per retained class, "
                 f"eval seed {e.seed}; yardstick {y.fingerprint} ({y.directory.name}: {yardstick_summary(y)}); "
@@ -373,8 +373,10 @@ class BenchmarkRunner:
                 rec.add_outcome(outcome, note)
                 result = evaluator.evaluate(model.to(device), spec.forget_class, seed=p.evaluation.seed,
                                             grid_path=grid_path)
-                rec.add_scores(evaluator.relearning(model, spec.forget_class, p.runtime, p.evaluation.seed,
-                                                    spec.seed))
+            # every row is attacked, the original and Retrain too: they are the attacks' calibration
+            attacks = evaluator.attacks(model, spec.forget_class, p.runtime, p.evaluation.seed, spec.seed,
+                                        label_dropout=p.pretrain.label_dropout)
+            rec.add_scores({**attacks, **self.excess_over_retrain(spec, attacks)})
             evaluation = result.as_dict()
             evaluation["eval_seed"] = evaluation.pop("seed")  # the record's seed is the run seed
             rec.add_scores({**evaluation, "grid_path": os.path.relpath(grid_path, self.out_dir)})
@@ -382,10 +384,34 @@ class BenchmarkRunner:
         log_final(p, logger, record, grid_path)
         return record
 
+    def excess_over_retrain(self, spec: RunSpec, attacks: dict) -> dict:
+        """Each attack score minus Retrain's under the same attack (same forget class and seed), when Retrain's
+        record is already written (the plan runs Retrain first; the leaderboard recomputes it from the records
+        either way), with the key of that Retrain record."""
+        retrain = next((s for s in self.plan_cache if s.method == "retrain" and s.forget_class == spec.forget_class
+                        and s.seed == spec.seed), None)
+        reference = load_record(self.record_path(retrain)) if retrain is not None else {}
+        if reference.get("status") != "ok" or spec.method == "retrain":
+            return {}
+        from unlearnbench.metrics.relearning import curve_excess
+
+        out = {"retrain_run_key": retrain.key}
+        if "relearn_curve" in attacks and "relearn_curve" in reference:
+            out["relearn_excess"] = curve_excess(attacks["relearn_curve"], reference["relearn_curve"])
+        for score, excess in ATTACK_EXCESS.items():
+            if score in attacks and score in reference:
+                out[excess] = attacks[score] - reference[score]
+        return out
+
     # -- records -----------------------------------------------------------------------------------------------
     def load_records(self, specs: list[RunSpec]) -> tuple[list[dict], int]:
         """(the records of the current plan, how many other records the runs folder holds: never shown)."""
         return select_records(self.runs_dir, {s.key for s in specs})
+
+
+# every attack score minus Retrain's (relearning: the largest lead over Retrain's curve, see curve_excess)
+ATTACK_EXCESS = {"inversion_recognised": "inversion_excess", "no_forget_data_recognised": "no_forget_data_excess",
+                 "null_recognised": "null_excess"}
 
 
 def make_runner(profile: str, overrides: list[str] | None = None, pretrained: str | None = None,
@@ -530,12 +556,32 @@ def check_output_dir(out_dir: Path) -> None:
 def _summary(record: dict) -> str:
     if record.get("status") != "ok":
         return f"FAILED ({record.get('error')})"
-    relearned = (f", after relearning {record['relearn_recognised_rate']:.1%}"
-                 if "relearn_recognised_rate" in record else "")
+    relearned = (f", relearned up to {record['relearn_max']:.1%}" if "relearn_max" in record else "")
+    relearned += (f", inverted {record['inversion_recognised']:.1%}" if "inversion_recognised" in record else "")
     return (f"recognised {record['recognised_rate']:.1%} (dominant reading {record['dominant_class_name']} "
             f"{record['dominant_share']:.0%}){relearned}, UA {record['ua']:.1%}, retained acc "
             f"{record['retain_accuracy']:.1%}, FID {record['fid']:.2f}, KID {1e3 * record['kid']:.2f}e-3, unlearning "
             f"{record['total_seconds']:.1f} s")
+
+
+def attacks_text(e) -> str:
+    """The attacks of an evaluation protocol in one phrase (which set, budgets, images, readings)."""
+    from unlearnbench.metrics.evaluator import attack_set
+    from unlearnbench.metrics.relearning import reading_steps
+
+    n = e.relearn_samples or e.forget_samples
+    parts = [f"relearning: Adam lr {e.relearn_lr:g} on the first {e.relearn_images} training images of the forget "
+             f"class, read at steps {reading_steps(e.relearn_readings, e.relearn_steps)}, score = max over the curve"]
+    if e.inversion_steps > 0:
+        parts.append(f"class-embedding inversion: {e.inversion_steps} Adam steps at lr {e.inversion_lr:g} on one "
+                     "embedding row (from row c_f and from the null row), weights frozen")
+    if e.no_forget_steps > 0:
+        parts.append(f"no forget data: {e.no_forget_steps} steps on {e.no_forget_images_per_class} images of every "
+                     "retained class")
+    if e.null_samples > 0:
+        parts.append(f"unconditional leakage: {e.null_samples} null-class samples")
+    return (f"{attack_set(e)} attack set ({'; '.join(parts)}; {n} forget-class samples per reading; "
+            f"collapsed below {e.collapse_floor:.0%} retained accuracy)")
 
 
 def yardstick_summary(yardstick: Yardstick) -> str:

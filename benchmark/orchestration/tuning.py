@@ -29,13 +29,13 @@ from unlearnbench.orchestration.records import load_record
 RECOGNISED_TARGET = 0.05
 RECORD_FIELDS = [  # copied from each run record into its grid row (NaN where a record lacks one)
     "forget_class", "seed", "ua", "forget_entropy", "retain_accuracy", "fid",
-    "recognised_rate", "unrecognisable_rate", "kid", "relearn_recognised_rate",
+    "recognised_rate", "unrecognisable_rate", "kid", "relearn_max",
 ]
 OPTIONAL = [  # summary.md columns shown only when some row has a value (older records lack them)
     ("recognised_rate", "recognised ↓", "percent"),
     ("unrecognisable_rate", "unrecognisable", "percent"),
     ("kid", "KID", "kid"),
-    ("relearn_recognised_rate", "relearned ↓", "percent"),
+    ("relearn_max", "relearned (worst) ↓", "percent"),
 ]
 
 
@@ -210,7 +210,7 @@ def write_summary(grid: pd.DataFrame, out: Path, profile: str, validation_class:
     columns = [spec[c] for c in ("recognised_rate", "unrecognisable_rate") if c in spec]  # read first
     columns += [("ua", "UA", "percent"), ("forget_entropy", "H (forget)", "plain"),
                 ("retain_accuracy", "retained acc", "percent"), ("fid", "FID", "plain")]
-    columns += [spec[c] for c in ("kid", "relearn_recognised_rate") if c in spec]
+    columns += [spec[c] for c in ("kid", "relearn_max") if c in spec]
     columns.append(("seconds", "time (s)", "seconds"))
     headers = ["method", "lr", *(h for _, h, _ in columns), "chosen"]
     rows = [[r["method"], f"{r['lr']:g}", *(_fmt(r.get(col), kind) for col, _, kind in columns),

@@ -64,19 +64,24 @@ def calibration_models(profile: Profile, data: UnlearningDataModule, retrain_cla
 
 
 def relearning_curves(profile: Profile, data: UnlearningDataModule, targets: Sequence[AttackTarget],
-                      lrs: Sequence[float] = ATTACK_LRS) -> list[dict]:
+                      lrs: Sequence[float] = ATTACK_LRS, every_attack: bool = False) -> list[dict]:
     """The relearning attack at each learning rate in ``lrs`` on every target, with the profile's evaluation
-    protocol otherwise: one row per (lr, target) with its curve ``[[step, recognised rate], …]`` and seconds."""
+    protocol otherwise: one row per (lr, target) with its curve ``[[step, recognised rate], …]`` (from step 0) and
+    seconds. ``every_attack``: also the profile's other attacks (inversion, no forget data, leakage), whose curves
+    and scores are added to the row; otherwise they are switched off."""
     yardstick = load_yardstick(profile)
+    others = {} if every_attack else {"inversion_steps": 0, "no_forget_steps": 0, "null_samples": 0}
     rows = []
     for lr in lrs:
-        protocol = dataclasses.replace(profile.evaluation, relearn_lr=lr)
+        protocol = dataclasses.replace(profile.evaluation, relearn_lr=lr, **others)
         evaluator = Evaluator(yardstick, data, profile.sampler, protocol, profile.runtime.cache_dir, progress=False)
         for target in targets:
             start = time.perf_counter()
-            out = evaluator.relearning(target.model, target.forget_class, profile.runtime, protocol.seed, 0)
+            out = evaluator.attacks(target.model, target.forget_class, profile.runtime, protocol.seed, 0,
+                                    label_dropout=profile.pretrain.label_dropout)
             rows.append({"lr": lr, "model": target.name, "forget_class": target.forget_class,
-                         "relearn_curve": out["relearn_curve"], "seconds": time.perf_counter() - start})
+                         **{k: v for k, v in out.items() if k.endswith(("_curve", "_recognised", "_max"))},
+                         "seconds": time.perf_counter() - start})
     return rows
 
 
@@ -88,6 +93,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Profile, argparse.Nam
     parser.add_argument("--lrs", type=float, nargs="+", default=list(ATTACK_LRS))
     parser.add_argument("--retrain-classes", type=int, nargs="*", default=list(RETRAIN_CLASSES))
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--every-attack", action="store_true",
+                        help="also run the profile's inversion, no-forget-data and leakage attacks")
     args = parser.parse_args(argv)
     return load_profile(args.profile, CALIBRATION_OVERRIDES + args.set), args
 
@@ -98,9 +105,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     torch.set_num_threads(2)  # as in the run of record (the 2-core CPU)
     data = UnlearningDataModule(profile.data, batch_size=profile.unlearning.batch_size, seed=profile.seed)
     targets = calibration_models(profile, data, args.retrain_classes, args.methods)
-    rows = relearning_curves(profile, data, targets, args.lrs)
+    rows = relearning_curves(profile, data, targets, args.lrs, args.every_attack)
     for row in rows:
-        print(f"lr {row['lr']:g} {row['model']}: {row['relearn_curve']} ({row['seconds']:.1f}s)", flush=True)
+        others = {k: v for k, v in row.items() if k not in ("lr", "model", "forget_class", "relearn_curve", "seconds")}
+        print(f"lr {row['lr']:g} {row['model']}: {row['relearn_curve']} ({row['seconds']:.1f}s)"
+              + (f" {others}" if args.every_attack else ""), flush=True)
     return rows
 
 
