@@ -443,7 +443,7 @@ def test_each_network_reads_each_sample_once_when_the_quality_space_is_its_own(d
         samples = evaluator.generate(StubModel(), evaluator.counts(2))
         passes = []
         backbone = network.net.forward_features
-        network.net.forward_features = lambda x, b=backbone: passes.append(len(x)) or b(x)
+        network.net.forward_features = lambda x, b=backbone, seen=passes: seen.append(len(x)) or b(x)
         once = evaluator.score(samples, 2).as_dict()
         assert passes == [16, 16, 7], space  # 12 + 3 × 9 = 39 samples in batches of 16: each read once
         evaluator.feature_network = None
