@@ -2,7 +2,8 @@
 and no lock file is committed.
 
 The index is the table of ``results/README.md``: one row per folder ``reference/<profile>/``, ``studies/<name>/`` or
-``archive/<name>/``, its first column the folder's status (current, not yet validated, study record, archived) and why.
+``archive/<name>/``, its first column the folder's status (current, not yet validated, not current, study record,
+archived) and why.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ RESULTS = ROOT / "results"
 INDEX = RESULTS / "README.md"
 KINDS = ("reference", "studies", "archive")  # the folders of results/, each holding one folder per result
 IGNORED = {"local"}  # results/local: the user's own runs (git-ignored)
-STATUSES = ("current", "not yet validated", "study record", "archived")
+STATUSES = ("current", "not yet validated", "not current", "study record", "archived")
 # where paths into results/ are named: the top-level README, docs, the package's sources and YAML, the results READMEs
 DOC_GLOBS = ("README.md", "docs/**/*.md", "benchmark/**/*.py", "benchmark/**/*.yaml", "methods/**/*.py",
              "metrics/**/*.py", "datasets/**/*.py", "examples/**/*", "Makefile", "results/**/README.md",
@@ -72,6 +73,8 @@ def test_the_first_column_says_current_or_archived_and_why():
             assert kind == "archived", folder
         if kind == "not yet validated":
             assert "code" in why, f"{folder}: say which code made it"
+        if kind == "not current":
+            assert "protocol" in why, f"{folder}: say which protocol made it"
 
 
 def named_results_paths(text: str) -> set[str]:

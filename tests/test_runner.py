@@ -29,6 +29,14 @@ def test_smoke_end_to_end_with_wandb_offline(smoke_args, tmp_path, monkeypatch, 
     for r in records:
         assert 0.0 <= r["ua"] <= 1.0 and r["fid"] >= 0.0 and r["sampler"]
         assert (out / r["grid_path"]).is_file()
+        # every row is attacked (the original and Retrain calibrate the attacks), each attack by its worst case
+        assert r["relearn_curve"][0][0] == 0 and r["relearn_max"] == max(rate for _, rate in r["relearn_curve"])
+        for field in ("inversion_recognised", "no_forget_data_recognised", "null_recognised", "reader_forget_prob",
+                      "mmd", "forget_mmd", "coverage"):
+            assert field in r, (r["method"], field)
+        assert r["attack_set"] == "light" and isinstance(r["reader_disagrees"], bool)
+        if r["method"] not in ("retrain", "original"):  # Retrain ran first: its curve is every run's reference
+            assert "relearn_excess" in r and r["retrain_run_key"], r["method"]
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.png", "runs.csv", "config.json"):
         assert (out / name).is_file(), name
     assert list((tmp_path / "wandb").rglob("*.wandb")), "W&B offline run files were not written where WANDB_DIR says"

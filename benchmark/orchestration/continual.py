@@ -215,7 +215,8 @@ class ContinualRunner:
                 "forgotten": "+".join(map(str, rec.get("forgotten_names", []))) if ok else "",
                 "recognised_latest": rec.get("recognised_by_class", {}).get(rec.get("request_name")) if ok else None,
                 "recognised_mean": rec.get("recognised_mean"), "recognised_max": rec.get("recognised_max"),
-                "retain_accuracy": rec.get("retain_accuracy"), "fid": rec.get("fid"), "kid": rec.get("kid"),
+                "retain_accuracy": rec.get("retain_accuracy"), "mmd": rec.get("mmd", float("nan")),
+                "fid": rec.get("fid"), "kid": rec.get("kid"),
                 "step_seconds": rec.get("total_seconds"), "cumulative_seconds": cumulative[chain],
                 "status": rec.get("status"), "error": rec.get("error", ""),
             })
@@ -233,14 +234,15 @@ class ContinualRunner:
         head = (f"# Continual requests {list(self.requests)} (profile `{p.name}`)\n\n"
                 f"Each method forgets the requests one after another from its own previous model; after each step "
                 f"the samples of *every* class forgotten so far are read by the noise-aware reader (recognised ↓) "
-                f"and the classes still kept are scored (retained accuracy ↑, FID ↓). Protocol: sampler "
+                f"and the classes still kept are scored (retained accuracy ↑, MMD ↓ in the reader's features; KID and "
+                f"FID in continual.csv). Protocol: sampler "
                 f"{p.sampler.describe()}, {p.evaluation.forget_samples} samples per forgotten class, "
                 f"{p.evaluation.retain_samples_per_class} per kept class, evaluation seed {p.evaluation.seed}; "
                 f"budget {p.unlearning.steps} steps × batch {p.unlearning.batch_size} per request; "
                 f"{r.machine_text()}. Times: the step's unlearning (prior + loop; Retrain: its recorded training), "
                 f"and their running sum.\n\n")
         headers = ["method", "seed", "step", "request", "forgotten so far", "recognised (this request) ↓",
-                   "recognised (mean over forgotten) ↓", "recognised (max) ↓", "retained acc ↑", "FID ↓",
+                   "recognised (mean over forgotten) ↓", "recognised (max) ↓", "retained acc ↑", "MMD ↓",
                    "step time (s)", "cumulative time (s)"]
         rows = []
         for row in table.to_dict("records"):
@@ -249,7 +251,7 @@ class ContinualRunner:
                 rows.append([*first, f"FAILED: {str(row['error'])[:80]}", *[""] * 7])
                 continue
             rows.append([*first, row["forgotten"], f"{row['recognised_latest']:.1%}", f"{row['recognised_mean']:.1%}",
-                         f"{row['recognised_max']:.1%}", f"{row['retain_accuracy']:.1%}", f"{row['fid']:.1f}",
+                         f"{row['recognised_max']:.1%}", f"{row['retain_accuracy']:.1%}", f"{row['mmd']:.3g}",
                          f"{row['step_seconds']:.1f}", f"{row['cumulative_seconds']:.1f}"])
         return head + markdown_table(headers, rows) + "\n"
 
@@ -286,5 +288,6 @@ def _summary(record: dict) -> str:
     if record.get("status") != "ok":
         return f"FAILED ({record.get('error')})"
     rates = ", ".join(f"{k} {v:.0%}" for k, v in record["recognised_by_class"].items())
-    return (f"recognised {rates}; retained acc {record['retain_accuracy']:.1%}, FID {record['fid']:.1f}; "
+    mmd = record.get("mmd", float("nan"))
+    return (f"recognised {rates}; retained acc {record['retain_accuracy']:.1%}, MMD {mmd:.3g}; "
             f"{record['total_seconds']:.1f} s")

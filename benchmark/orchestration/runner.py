@@ -321,9 +321,10 @@ class BenchmarkRunner:
         return (f"Profile `{p.name}`: {p.data.source} {p.data.image_size}px; sampler {p.sampler.describe()}; "
                 f"{e.forget_samples} forget-class samples, {e.retain_samples_per_class} samples per retained class, "
                 f"eval seed {e.seed}; yardstick {y.fingerprint} ({y.directory.name}: {yardstick_summary(y)}); "
-                f"FID/KID features: {e.fid_features}, real test images of each class, KID over {e.kid_subsets} "
-                f"subsets; {relearn}; unlearning budget {p.unlearning.steps} steps at batch "
-                f"{p.unlearning.batch_size}; label dropout on forget/retain passes: {dropout_text or 'n/a'}; "
+                f"quality (MMD, KID, FID, recall, coverage) in the {e.fid_features}'s features against the real test "
+                f"images of each class, KID over {e.kid_subsets} subsets of half the generated count; {relearn}; "
+                f"unlearning budget {p.unlearning.steps} steps at batch {p.unlearning.batch_size}; "
+                f"label dropout on forget/retain passes: {dropout_text or 'n/a'}; "
                 f"forget classes {p.unlearning.forget_classes}, seeds {p.unlearning.seeds}; "
                 f"precision {p.runtime.precision}; hardware {hardware_label(hardware(self.device))}; "
                 f"code {code or code_fingerprint()}.")

@@ -129,17 +129,17 @@ def paired_difference(a: Mapping | pd.Series, b: Mapping | pd.Series,
 
 
 def paired_t_p_value(differences: Iterable[float]) -> float:
-    """Two-sided p-value of the paired t-test that the mean of dᵢ = aᵢ − bᵢ is 0 (NaNs left out):
-    t = d̄ / (s_d / √n) with s_d of ddof = 1, p = 2 · P(T_{n−1} ≥ |t|). NaN for n < 2. When every dᵢ is equal
-    (s_d = 0), t is ±∞ (p = 0) for d̄ ≠ 0 and undefined for d̄ = 0, taken as p = 1 (no difference at all)."""
+    """Two-sided p-value of the paired t-test that the mean of dᵢ = aᵢ − bᵢ is 0 (NaNs left out), by
+    ``scipy.stats.ttest_1samp``: t = d̄ / (s_d / √n) with s_d of ddof = 1, p = 2 · P(T_{n−1} ≥ |t|). NaN for
+    n < 2. When every dᵢ is equal (s_d = 0), t is ±∞ (p = 0) for d̄ ≠ 0 and undefined for d̄ = 0, taken as
+    p = 1 (no difference at all)."""
     d = _clean(differences)
     n = len(d)
     if n < 2:
         return float("nan")
     if (d == d[0]).all():  # exactly (s_d computed in floating point need not be 0 here)
         return 0.0 if d[0] != 0 else 1.0
-    t = float(d.mean()) / (float(d.std(ddof=1)) / math.sqrt(n))
-    return float(min(1.0, 2 * stats.t.sf(abs(t), n - 1)))
+    return float(stats.ttest_1samp(d, 0.0).pvalue)
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ from unlearnbench.foundation.report_files import markdown_table
 STUDY_DIR = Path(__file__).resolve().parents[1] / "studies"
 REPORT_PACKAGE = "unlearnbench.studies"  # ``report: <name>`` is the module <REPORT_PACKAGE>.<name>
 SUMMARY_FIELDS = ["recognised_rate", "unrecognisable_rate", "ua", "retain_accuracy", "reader_retain_accuracy",
-                  "kid", "fid", "forget_entropy", "unlearn_seconds", "prepare_seconds", "extra_final_loss",
-                  "extra_mask_fraction"]
+                  "mmd", "kid", "fid", "coverage", "reader_forget_prob", "relearn_max", "inversion_recognised",
+                  "no_forget_data_recognised", "null_recognised", "forget_entropy", "unlearn_seconds",
+                  "prepare_seconds", "extra_final_loss", "extra_mask_fraction"]
 
 
 @dataclass
