@@ -72,6 +72,8 @@ def test_comparison_is_exact_on_the_same_hardware_and_tolerant_elsewhere():
     nan = {**ref, "extra_final_loss": float("nan")}
     assert compare(nan, dict(nan), exact=True) == []  # NaN reproduces NaN
     assert compare(nan, {**nan, "extra_final_loss": 1.0}, exact=True) == ["extra_final_loss: nan → 1.0"]
+    derived = {**ref, "relearn_excess": 0.6, "retrain_run_key": "abc"}  # from Retrain's record, not rerun by verify
+    assert compare(derived, ref, exact=True) == []
     settings = {**ref, "method_config": '{"lr": 1e-05}'}  # settings are compared for equality everywhere
     assert compare(settings, {**settings, "method_config": '{"lr": 3e-05}'}, exact=False) == [
         'method_config: \'{"lr": 1e-05}\' → \'{"lr": 3e-05}\'']

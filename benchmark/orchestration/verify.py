@@ -46,10 +46,14 @@ NOT_SCORES = {"peak_memory_mb", "memory_kind", "started_at", "finished_at", "hos
               "method_source", "schema", "cached", "traceback", "error", "world_size", "per_device_batch_size",
               "profile", "original_weights", "yardstick_directory", "status", "method_version", "protocol_version",
               "recipe_version", "precision", "eval_seed"}
+# Derived from another record (Retrain's, present when the run was written): the rerun of a few rows has no Retrain
+# to compare with, and the leaderboard recomputes them from the records either way.
+DERIVED = {"retrain_run_key", "relearn_excess", "inversion_excess", "no_forget_data_excess", "null_excess"}
 
 
 def is_score(name: str) -> bool:
-    return not (name in NOT_SCORES or name.endswith("_seconds") or name.startswith(("hw_", "version_")))
+    return not (name in NOT_SCORES or name in DERIVED or name.endswith("_seconds")
+                or name.startswith(("hw_", "version_")))
 
 
 @dataclass
