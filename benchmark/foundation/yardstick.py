@@ -4,19 +4,21 @@ A yardstick folder (``benchmark/yardsticks/<source>-<image_size>px/``) holds two
 
 - ``classifier.safetensors``: K classes, trained on clean images. It gives the scores comparable with the papers
   (UA, entropy, retained accuracy) and, through its penultimate features, the FID/KID space.
-- ``reader.safetensors``: the *noise-aware reader*, K + 1 outputs, the last one meaning "unrecognisable". It is
-  trained on the same images, half of each batch corrupted as a sampler that stops denoising leaves them:
+- ``reader.safetensors``: the *reader* (v2, issue 19), K + 1 outputs, the last one meaning "unrecognisable": "a
+  digit a person can read → its class; no digit → unrecognisable". Half of each batch is labelled digits — a third
+  as a sampler that stops denoising leaves them,
 
   .. math:: \tilde x = \mathrm{clip}(a\,x + \sigma\,\varepsilon,\,-1,\,1),\quad a \sim U[0.7, 1],\;
-            \sigma \sim U[0, 1]\ (\sigma = 0 \text{ for a third}),\quad \text{label } y,
+            \sigma \sim U[0, 1]\ (\sigma = 0 \text{ for a third}),
 
-  the other half replaced by images that carry no digit (label K): Gaussian noise of any scale and offset, smooth
-  (low-frequency) noise, a digit buried under noise (:math:`a \le 0.15,\ \sigma \ge 1`), uniform noise and flat
-  images. A noise-dominated sample therefore cannot be confidently read as some class, as the clean classifier
-  does; a digit under moderate noise is still read as that digit.
+  two thirds under random combinations of the renderings of :mod:`unlearnbench.foundation.renderings` (faint ink on
+  any paper, either polarity, stroke width, shift, scale, rotation, blur, frames, moderate noise) — and half images
+  that carry no digit (label K; :func:`~unlearnbench.foundation.renderings.junk`: noise of every kind, flat,
+  speckle, pixel-shuffled digits, a frame alone, a buried digit).
 - ``card.json``: the recipe, the command, the hardware, every measured accuracy (clean, noisy at
-  :data:`NOISE_LEVELS`, unrecognisable rates of pure noise), the floors, each file's sha256 and a probe (the
-  predictions on fixed images) that pins the networks' behaviour across machines.
+  :data:`NOISE_LEVELS`, unrecognisable rates of pure noise), the stress card (:func:`stress_card`), the floors,
+  each file's sha256 and a probe (the predictions on fixed images) that pins the networks' behaviour across
+  machines.
 
 Runs only *load* a yardstick (:func:`load_yardstick`); a missing one stops with the command that makes it, so it is
 never retrained by accident. Its fingerprint (sha256 of both weight files) is in every record and key.

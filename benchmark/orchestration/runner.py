@@ -55,7 +55,7 @@ from unlearnbench.foundation.trainer import configure_threads, data_parallel, pe
 from unlearnbench.foundation.yardstick import Yardstick, load_yardstick
 from unlearnbench.methods.isolation import unlearn_isolated
 from unlearnbench.metrics import PROTOCOL_VERSION
-from unlearnbench.orchestration.leaderboard import write_leaderboard
+from unlearnbench.orchestration.leaderboard import EXCESS_OF, write_leaderboard
 from unlearnbench.orchestration.progress import StageLog, format_seconds
 from unlearnbench.orchestration.records import RunRecord, load_record, select_records
 from unlearnbench.orchestration.reference import ORIGINAL, ORIGINAL_DIR, REFERENCE_ROOT
@@ -399,7 +399,7 @@ class BenchmarkRunner:
         out = {"retrain_run_key": retrain.key}
         if "relearn_curve" in attacks and "relearn_curve" in reference:
             out["relearn_excess"] = curve_excess(attacks["relearn_curve"], reference["relearn_curve"])
-        for score, excess in ATTACK_EXCESS.items():
+        for excess, score in EXCESS_OF.items():
             if score in attacks and score in reference:
                 out[excess] = attacks[score] - reference[score]
         return out
@@ -408,11 +408,6 @@ class BenchmarkRunner:
     def load_records(self, specs: list[RunSpec]) -> tuple[list[dict], int]:
         """(the records of the current plan, how many other records the runs folder holds: never shown)."""
         return select_records(self.runs_dir, {s.key for s in specs})
-
-
-# every attack score minus Retrain's (relearning: the largest lead over Retrain's curve, see curve_excess)
-ATTACK_EXCESS = {"inversion_recognised": "inversion_excess", "no_forget_data_recognised": "no_forget_data_excess",
-                 "null_recognised": "null_excess"}
 
 
 def make_runner(profile: str, overrides: list[str] | None = None, pretrained: str | None = None,
