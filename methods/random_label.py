@@ -8,6 +8,21 @@ The forget class is relabelled: on forget images the model's prediction for c_f 
 
 Both reductions follow the reference DDPM code ([code]); α = 1e-3 is calibrated to exactly these reductions.
 
+**The retain weight depends on the image size** (issue 20). The forget term is a mean over the C·H·W elements and
+the retain term a sum over them, so per element the retain term weighs α·C·H·W against the forget term's 1:
+
+=====================  =======  =============  =====================================
+images                 C·H·W    α·C·H·W        relative to the calibration (CIFAR)
+=====================  =======  =============  =====================================
+16×16 grey (mnist)     256      0.256          1/12
+28×28 grey             784      0.784          1/3.9
+32×32 RGB (CIFAR-10)   3,072    3.072          1 (where α = 1e-3 was chosen)
+=====================  =======  =============  =====================================
+
+So at this suite's default 16 px the retain term is 12× weaker, relative to the forget term, than in the setting
+the reference's α was calibrated for. α stays 1e-3 ([code]); the CIFAR-equivalent weight at C·H·W pixels is
+α = 3.072 / (C·H·W) (0.012 at 16×16 grey), a variant to tune beside the default, not a silent rescaling.
+
 Options and defaults (``Config``):
 
 * ``alpha`` α = 1e-3 ([code], the SalUn README's command).

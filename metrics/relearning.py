@@ -23,6 +23,7 @@ never changed; attacks are scored, not timed into a method's cost.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import lightning as L
@@ -114,8 +115,9 @@ def fine_tune_attack(model: ConditionalDiffusion, images: torch.Tensor, labels: 
     loader = DataLoader(TensorDataset(images, labels), batch_size=batch, shuffle=batch < len(images),
                         drop_last=batch < len(images), generator=torch.Generator().manual_seed(seed))
     reader = ReadAtSteps(curve[1:], read)
-    trainer = build_trainer(single_device(runtime), max_steps=steps, callbacks=[reader],
-                            log_every_n_steps=max(1, steps))
+    # no Lightning bar: an attack's fit has no epochs to count ("Epoch 99/-2"); its readings show their own progress
+    trainer = build_trainer(dataclasses.replace(single_device(runtime), progress=False), max_steps=steps,
+                            callbacks=[reader], log_every_n_steps=max(1, steps))
     trainer.fit(FineTuningAttack(attacked, lr, parameters, label_dropout), train_dataloaders=loader)
     return {0: first, **reader.readings}
 

@@ -1,8 +1,10 @@
-"""``unlearnbench study`` on a tiny spec (two sizes, three arms, resumable, summarised, with the capacity study's own
-report), the generic summary of a spec without a report, and the capacity study's decision rule."""
+"""``unlearnbench study`` on a tiny spec (two sizes, three arms, two of them at the second size, resumable,
+summarised, with the capacity study's own report), the generic summary of a spec without a report, the capacity
+study's decision rule and the SAFEMax scale study's pre-registered rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -40,7 +42,7 @@ overrides:
   - runtime.isolate_runs=false
 sizes:
   - {{label: s, overrides: ["unet.block_out_channels=[8,16]", "unet.norm_num_groups=4"], forget_classes: [0, 1]}}
-  - {{label: m, overrides: ["unet.block_out_channels=[16,32]"]}}
+  - {{label: m, overrides: ["unet.block_out_channels=[16,32]"], arms: [safemax, safemax_emb]}}
 arms:
   safemax: {{method: safemax}}
   safemax_window: {{method: safemax}}
@@ -88,6 +90,8 @@ def test_a_bad_spec_names_the_problem(tmp_path, spec_path):
     bad.write_text(spec_path.read_text().replace("safemax_emb: {method: safemax, ", "safemax_emb: {"))
     with pytest.raises(ConfigError, match="names no method"):
         load_study(bad)
+    with pytest.raises(ConfigError, match=r"size 'm' lists arms \['retrain'\] that the study does not define"):
+        load_study(spec_path, ['sizes=[{label: m, arms: [retrain]}]'])
     with pytest.raises(ConfigError, match="cannot import its report module 'unlearnbench.studies.nope'"):
         load_study(spec_path, ["report=nope"])
     with pytest.raises(ConfigError, match="has no write_report"):
@@ -137,8 +141,9 @@ def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, s
     spec = load_study(spec_path, [f"output_dir={tmp_path / 'out'}"])
     table = run_study(spec)
     out = tmp_path / "out"
-    # size s: 2 forget classes x (original + 3 arms); size m: 1 x 4
-    assert len(table) == 12 and set(table["arm"]) == {"original", "safemax", "safemax_window", "safemax_emb"}
+    # size s: 2 forget classes x (original + 3 arms); size m: 1 x (original + its 2 arms)
+    assert len(table) == 11 and set(table["arm"]) == {"original", "safemax", "safemax_window", "safemax_emb"}
+    assert set(table[table["size"] == "m"]["arm"]) == {"original", "safemax", "safemax_emb"}
     assert table.groupby("size")["parameters"].first()["s"] < table.groupby("size")["parameters"].first()["m"]
     window = table[table["arm"] == "safemax_window"]["window"].iloc[0]
     signal = pd.read_csv(out / "tiny-s" / "class-signal" / "class_signal.csv")
@@ -157,7 +162,7 @@ def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, s
     monkeypatch.setattr("unlearnbench.orchestration.runner.BenchmarkRunner.run_one", refuse)
     monkeypatch.setattr("unlearnbench.metrics.class_signal.measure_original", refuse)
     again = run_study(spec)
-    assert len(again) == 12
+    assert len(again) == 11
     assert study_module.collect(spec).equals(again)
     meta = json.loads((out / "tiny-s" / "class-signal" / "class_signal.json").read_text())
     assert meta["class_signal_version"] == 1 and "original" in meta["original_identity"]
@@ -173,5 +178,45 @@ def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, s
     monkeypatch.setattr("unlearnbench.orchestration.runner.PROTOCOL_VERSION", -1)
     assert study_module.collect(spec).empty
     redrawn = run_study(spec, summary_only=True)
-    assert len(redrawn) == 12 and redrawn["code"].nunique() == 1
+    assert len(redrawn) == 11 and redrawn["code"].nunique() == 1
     assert "Code fingerprint of the records" in (out / "summary.md").read_text()
+
+
+def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_registered(tmp_path):
+    from unlearnbench.studies import safemax_scale
+
+    spec = load_study("safemax-scale")
+    assert safemax_scale.grid_lrs(spec) == {"safemax_lr3e-7": 3e-7, "safemax_lr1e-6": 1e-6, "safemax_lr3e-6": 3e-6,
+                                            "safemax": 1e-5, "safemax_lr3e-5": 3e-5}
+
+    def point(size, cells, retrain=True):
+        rows = [("original", 1.0, 0.97, float("nan"), False), ("salun", 0.0, 0.95, 0.0, False), *cells]
+        rows += [("retrain", 0.0, 0.96, 0.0, False)] if retrain else []
+        return [{"size": size, "parameters": 1000, "arm": a, "forget_class": c, "recognised_rate": rec,
+                 "retain_accuracy": ret, "relearn_excess": exc, "collapsed": col}
+                for a, rec, ret, exc, col in rows for c in (0, 1, 2)]
+
+    table = pd.DataFrame(
+        point("mnist16-0.27M-2k", [("safemax_lr3e-7", 0.9, 0.97, 0.0, False), ("safemax", 0.0, 0.12, 0.9, True)])
+        + point("mnist16-0.27M-8k", [("safemax_lr3e-7", 0.5, 0.97, 0.0, False),
+                                     ("safemax_lr1e-6", 0.04, 0.90, 0.05, False),  # a window, and the answer
+                                     ("safemax", 0.0, 0.40, 0.0, False)])
+        + point("mnist16-0.27M-32k", [("safemax_lr1e-6", 0.02, 0.96, float("nan"), False)], retrain=False)
+        + point("mnist16-1.06M-2k", [("safemax_lr3e-7", 0.2, 0.5, 0.0, False), ("safemax", 0.3, 0.2, 0.0, False)]))
+    points = safemax_scale.point_table(spec, table).set_index("point")
+    assert points.loc["mnist16-0.27M-2k", "best_arm"] == "safemax" and points.loc["mnist16-0.27M-2k", "R"] == 0.12
+    assert points.loc["mnist16-0.27M-2k", "answer"] == "no"
+    assert points.loc["mnist16-0.27M-8k", "answer"] == "yes"
+    assert safemax_scale.window_text(points.loc["mnist16-0.27M-8k"]) == "window [1e-06, 1e-05)"
+    assert points.loc["mnist16-0.27M-32k", "answer"] == "yes, without a Retrain reference"
+    assert points.loc["mnist16-1.06M-2k", "best_arm"] == "none forgets"
+    assert safemax_scale.window_text(points.loc["mnist16-1.06M-2k"]).startswith("no forgetting in G")
+    verdicts = safemax_scale.verdicts(points.reset_index())
+    assert verdicts == {"H5": "confirmed", "H1′": "not run yet (mnist16-4.24M-2k)", "H6": "not run yet"}
+    # R of 32k 4 pp above 8k's: not a rise, so H5 is not settled; R below 30 % everywhere refutes it
+    table.loc[(table["size"] == "mnist16-0.27M-32k") & (table["arm"] == "safemax_lr1e-6"), "retain_accuracy"] = 0.94
+    assert safemax_scale.verdicts(safemax_scale.point_table(spec, table))["H5"] == "not settled"
+    table.loc[table["arm"].str.startswith("safemax"), "retain_accuracy"] = 0.2
+    assert safemax_scale.verdicts(safemax_scale.point_table(spec, table))["H5"] == "refuted"
+    text = safemax_scale.write_report(dataclasses.replace(spec, output_dir=str(tmp_path)), table)
+    assert "Verdicts: **H5** refuted" in text and (tmp_path / "safemax-scale.png").is_file()

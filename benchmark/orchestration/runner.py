@@ -556,7 +556,8 @@ def _summary(record: dict) -> str:
     relearned += (f", inverted {record['inversion_recognised']:.1%}" if "inversion_recognised" in record else "")
     return (f"recognised {record['recognised_rate']:.1%} (dominant reading {record['dominant_class_name']} "
             f"{record['dominant_share']:.0%}){relearned}, UA {record['ua']:.1%}, retained acc "
-            f"{record['retain_accuracy']:.1%}, FID {record['fid']:.2f}, KID {1e3 * record['kid']:.2f}e-3, unlearning "
+            f"{record['retain_accuracy']:.1%}, MMD {record.get('mmd', float('nan')):.4f}, KID "
+            f"{1e3 * record['kid']:.2f}e-3, unlearning "
             f"{record['total_seconds']:.1f} s")
 
 

@@ -44,18 +44,22 @@ from unlearnbench.foundation.report_files import markdown_table
 STUDY_DIR = Path(__file__).resolve().parents[1] / "studies"
 REPORT_PACKAGE = "unlearnbench.studies"  # ``report: <name>`` is the module <REPORT_PACKAGE>.<name>
 SUMMARY_FIELDS = ["recognised_rate", "unrecognisable_rate", "ua", "retain_accuracy", "reader_retain_accuracy",
-                  "mmd", "kid", "fid", "coverage", "reader_forget_prob", "relearn_max", "inversion_recognised",
+                  "mmd", "kid", "fid", "coverage", "reader_forget_prob", "collapsed", "relearn_max",
+                  "relearn_excess", "inversion_recognised",
                   "no_forget_data_recognised", "null_recognised", "forget_entropy", "unlearn_seconds",
                   "prepare_seconds", "extra_final_loss", "extra_mask_fraction"]
 
 
 @dataclass
 class StudySize:
-    """One model size: a label (e.g. ``4.24M``), profile overrides, and the forget classes run at that size."""
+    """One model size: a label (e.g. ``4.24M``), profile overrides, the forget classes run at that size, and the
+    study's arms run there (``arms``; None: all of them, e.g. a Retrain too costly at the largest size is left out
+    by listing the others)."""
 
     label: str
     overrides: list[str] = field(default_factory=list)
     forget_classes: list[int] = field(default_factory=lambda: [0])
+    arms: list[str] | None = None
 
 
 @dataclass
@@ -83,6 +87,13 @@ class StudySpec:
         for arm, options in self.arms.items():
             if "method" not in options:
                 raise ConfigError(f"study arm {arm!r} names no method (give {{method: <name>, ...}})")
+        for size in self.sizes:
+            unknown = sorted(set(size.arms or []) - set(self.arms))
+            if unknown:
+                raise ConfigError(f"size {size.label!r} lists arms {unknown} that the study does not define "
+                                  f"(its arms: {sorted(self.arms)})")
+            if size.arms is not None and not size.arms:
+                raise ConfigError(f"size {size.label!r} lists no arm: leave `arms` out to run all of them")
         if self.signal_arm is not None and self.signal_arm not in self.arms:
             raise ConfigError(f"signal_arm {self.signal_arm!r} is not one of the arms {sorted(self.arms)}")
         if not 0 < self.signal_fraction <= 1:
@@ -131,10 +142,10 @@ def load_study(spec: str | Path, overrides: list[str] | None = None) -> StudySpe
 
 
 def size_profile(study: StudySpec, size: StudySize, window: tuple[int, int] | None = None) -> Profile:
-    """The profile of one size: base ← study overrides ← size overrides ← the arms as variants (an arm that is
-    just a method under its own name, ``salun: {method: salun}``, is listed as that method)."""
-    arms = {name: dict(options) for name, options in study.arms.items()}
-    if study.signal_arm is not None and window is not None:
+    """The profile of one size: base ← study overrides ← size overrides ← the size's arms as variants (an arm that
+    is just a method under its own name, ``salun: {method: salun}``, is listed as that method)."""
+    arms = {name: dict(options) for name, options in study.arms.items() if size.arms is None or name in size.arms}
+    if study.signal_arm in arms and window is not None:
         arms[study.signal_arm].update(t_min=int(window[0]), t_max=int(window[1]))
     return load_profile(study.profile, [
         *study.overrides,

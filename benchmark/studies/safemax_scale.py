@@ -1,0 +1,155 @@
+"""The SAFEMax scale study's own report (issue 20; ``safemax-scale.yaml`` beside this file is its spec, and
+``results/studies/safemax-scale/README.md`` states the pre-registered hypotheses H5, H1′, H6, the transition and
+the question's success rule, which this module implements as written there).
+
+Every number is a mean over a point's forget classes. The *published grid* G is every arm that is SAFEMax with at
+most a learning rate changed (all weights, λ = 1, β = 0); its lr is the arm's, else the profile's. R(point) is the
+retained accuracy of G's best-forgetting setting (recognised ≤ ``RECOGNISED_TARGET``; ties: lower recognised, then
+smaller lr), or NaN when none forgets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from unlearnbench.foundation.report_files import markdown_table, pyplot, save_figure
+from unlearnbench.orchestration.tuning import RECOGNISED_TARGET
+
+if TYPE_CHECKING:
+    from unlearnbench.orchestration.study import StudySpec
+
+RISE = 0.05  # a step "rises" when R grows by at least 5 pp
+KEEPS = 0.80  # "keeps the retained classes": R >= 80 %
+FAILS = 0.30  # refutation: R < 30 % (or none forgets) everywhere
+LOST = 0.10  # "retention is lost": more than 10 pp below the original's retained accuracy
+EXCESS = 0.10  # "no excess relearning": mean largest lead over Retrain's curve <= 10 pp
+H5_POINTS = ("mnist16-0.27M-2k", "mnist16-0.27M-8k", "mnist16-0.27M-32k")
+H1_POINTS = ("mnist16-0.27M-2k", "mnist16-1.06M-2k", "mnist16-4.24M-2k")
+H6_POINTS = ("fashion16-0.27M-2k", "mnist28-0.27M-2k", "fashion28-0.27M-2k")
+DEFAULT_LR = 1e-5  # the profile's tuned SAFEMax lr (benchmark/profiles/mnist.yaml), for the arm without its own
+
+
+def grid_lrs(study: StudySpec) -> dict[str, float]:
+    """The published grid G: arm → lr, for every SAFEMax arm that changes nothing but the learning rate."""
+    return {arm: float(options.get("lr", DEFAULT_LR)) for arm, options in study.arms.items()
+            if options.get("method") == "safemax" and set(options) <= {"method", "lr"}}
+
+
+def point_table(study: StudySpec, table: pd.DataFrame) -> pd.DataFrame:
+    """One row per point: R and its arm, the transition, SalUn's and the original's retained accuracy, and the
+    question's answer."""
+    lrs = grid_lrs(study)
+    rows = []
+    for size, frame in table.groupby("size", sort=False):
+        means = frame.groupby("arm")[["recognised_rate", "retain_accuracy", "relearn_excess"]].mean()
+        collapsed = frame.groupby("arm")["collapsed"].apply(lambda s: bool(s.fillna(False).astype(bool).any()))
+        grid = means[means.index.isin(list(lrs))].assign(lr=lambda g: [lrs[a] for a in g.index]).sort_values("lr")
+        forgets = grid[grid["recognised_rate"] <= RECOGNISED_TARGET]
+        best = forgets.sort_values(["retain_accuracy", "recognised_rate", "lr"],
+                                   ascending=[False, True, True]).index[:1]
+        original = means["retain_accuracy"].get("original", float("nan"))
+        lost = grid[grid["retain_accuracy"] < original - LOST]
+        has_retrain = "retrain" in means.index
+        success = forgets[(forgets["retain_accuracy"] >= KEEPS) & ~collapsed.reindex(forgets.index).fillna(False)]
+        if has_retrain:
+            success = success[success["relearn_excess"] <= EXCESS]
+        rows.append({
+            "point": size, "parameters": int(frame["parameters"].iloc[0]),
+            "best_arm": best[0] if len(best) else "none forgets",
+            "R": float(grid.loc[best[0], "retain_accuracy"]) if len(best) else float("nan"),
+            "forgetting_starts": float(forgets["lr"].min()) if len(forgets) else float("nan"),
+            "retention_lost": float(lost["lr"].min()) if len(lost) else float("nan"),
+            "grid": (float(grid["lr"].min()), float(grid["lr"].max())) if len(grid) else None,
+            "salun_retained": means["retain_accuracy"].get("salun", float("nan")),
+            "original_retained": original, "retrain": has_retrain,
+            "answer": ("yes" if has_retrain else "yes, without a Retrain reference") if len(success) else "no",
+            "answer_arms": ", ".join(success.index),
+        })
+    return pd.DataFrame(rows)
+
+
+def window_text(row: pd.Series) -> str:
+    """Whether a point has a window (forgetting starts at a smaller lr than retention is lost), or what G misses."""
+    start, lost = row["forgetting_starts"], row["retention_lost"]
+    if math.isnan(start):
+        return "no forgetting in G: extend upwards"
+    if math.isnan(lost):
+        return f"window from {start:g} (retention never lost in G)"
+    if row["grid"] is not None and lost <= row["grid"][0]:
+        return "retention lost at G's smallest lr: extend downwards"
+    return f"window [{start:g}, {lost:g})" if start < lost else f"no window (forgets at {start:g}, lost at {lost:g})"
+
+
+def _r(points: pd.DataFrame, label: str) -> float:
+    row = points[points["point"] == label]
+    return float(row["R"].iloc[0]) if len(row) else float("nan")
+
+
+def verdict_rises(points: pd.DataFrame, labels: tuple[str, ...], last_ok: bool) -> str:
+    """H5 and H1′: confirmed if R rises at each step and ``last_ok``; refuted if R < 30 % (or none forgets) at every
+    point; not settled otherwise; "not run" until every point has records."""
+    if not set(labels) <= set(points["point"]):
+        return "not run yet (" + ", ".join(label for label in labels if label not in set(points["point"])) + ")"
+    r = [_r(points, label) for label in labels]
+    if all(math.isnan(v) or v < FAILS for v in r):
+        return "refuted"
+    rises = all(not math.isnan(a) and not math.isnan(b) and b - a >= RISE for a, b in itertools.pairwise(r))
+    return "confirmed" if rises and last_ok else "not settled"
+
+
+def verdicts(points: pd.DataFrame) -> dict[str, str]:
+    """The pre-registered verdicts of H5, H1′ and H6 from the point table."""
+    largest = points[points["point"] == H1_POINTS[-1]]
+    near_salun = bool(len(largest)) and float(largest["R"].iloc[0]) >= float(largest["salun_retained"].iloc[0]) - 0.10
+    h6 = "not run yet" if not set(H6_POINTS) & set(points["point"]) else (
+        "confirmed" if any(_r(points, p) >= KEEPS for p in H6_POINTS)
+        else "refuted" if set(H6_POINTS) <= set(points["point"]) and all(
+            math.isnan(_r(points, p)) or _r(points, p) < FAILS for p in H6_POINTS)
+        else "not settled")
+    return {"H5": verdict_rises(points, H5_POINTS, _r(points, H5_POINTS[-1]) >= KEEPS),
+            "H1′": verdict_rises(points, H1_POINTS, near_salun), "H6": h6}
+
+
+def write_report(study: StudySpec, table: pd.DataFrame) -> str:
+    """``safemax-scale.png`` under the study's output folder and the pre-registered rules' section of
+    ``summary.md``."""
+    points = point_table(study, table)
+    plot_points(points, Path(study.output_dir) / "safemax-scale.png")
+    pct = lambda v: "—" if math.isnan(v) else f"{v:.1%}"  # noqa: E731
+    rows = [[p["point"], f"{p['parameters'] / 1e6:.2f}M", p["best_arm"], pct(p["R"]), window_text(p),
+             pct(p["salun_retained"]), pct(p["original_retained"]), p["answer"] + (f" ({p['answer_arms']})"
+                                                                                    if p["answer_arms"] else "")]
+            for _, p in points.iterrows()]
+    headers = ["point", "parameters", "best-forgetting setting of G", "R (its retained acc)", "transition",
+               "SalUn retained", "original retained", "≥ 80 % kept, ≤ 5 % recognised, no excess relearning?"]
+    lines = [f"## Pre-registered rules (README): R per point, transition, the question ({RECOGNISED_TARGET:.0%} "
+             "recognised, 80 % retained, 10 pp relearning excess)", "", markdown_table(headers, rows), "",
+             "Verdicts: " + "; ".join(f"**{h}** {v}" for h, v in verdicts(points).items()) + "."]
+    return "\n".join(lines)
+
+
+def plot_points(points: pd.DataFrame, path: Path) -> None:
+    """R per point (bars), with SalUn's and the original's retained accuracy and the 80 % line."""
+    if points.empty:
+        return
+    fig, ax = pyplot().subplots(figsize=(max(6, 1.2 * len(points)), 4.2), dpi=110)
+    x = range(len(points))
+    ax.bar(x, points["R"].fillna(0), color="black", alpha=0.75, label="R: SAFEMax as published, best forgetting lr")
+    ax.plot(x, points["salun_retained"], "m^", ms=9, label="SalUn")
+    ax.plot(x, points["original_retained"], "o", color="grey", ms=8, label="original")
+    for i, r in enumerate(points["R"]):
+        if math.isnan(r):
+            ax.text(i, 0.02, "none\nforgets", ha="center", fontsize=7)
+    ax.axhline(KEEPS, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(list(x), points["point"], rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("retained accuracy (mean over forget classes)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    save_figure(fig, path)
