@@ -115,7 +115,8 @@ def fine_tune_attack(model: ConditionalDiffusion, images: torch.Tensor, labels: 
     loader = DataLoader(TensorDataset(images, labels), batch_size=batch, shuffle=batch < len(images),
                         drop_last=batch < len(images), generator=torch.Generator().manual_seed(seed))
     reader = ReadAtSteps(curve[1:], read)
-    # no Lightning bar: an attack's fit has no epochs to count ("Epoch 99/-2"); its readings show their own progress
+    # no Lightning bar: an attack is a step of a run's evaluation, whose readings show progress (the bar printed
+    # "Epoch 99/-2" per attack)
     trainer = build_trainer(dataclasses.replace(single_device(runtime), progress=False), max_steps=steps,
                             callbacks=[reader], log_every_n_steps=max(1, steps))
     trainer.fit(FineTuningAttack(attacked, lr, parameters, label_dropout), train_dataloaders=loader)

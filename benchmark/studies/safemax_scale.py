@@ -31,12 +31,15 @@ EXCESS = 0.10  # "no excess relearning": mean largest lead over Retrain's curve 
 H5_POINTS = ("mnist16-0.27M-2k", "mnist16-0.27M-8k", "mnist16-0.27M-32k")
 H1_POINTS = ("mnist16-0.27M-2k", "mnist16-1.06M-2k", "mnist16-4.24M-2k")
 H6_POINTS = ("fashion16-0.27M-2k", "mnist28-0.27M-2k", "fashion28-0.27M-2k")
-DEFAULT_LR = 1e-5  # the profile's tuned SAFEMax lr (benchmark/profiles/mnist.yaml), for the arm without its own
 
 
 def grid_lrs(study: StudySpec) -> dict[str, float]:
-    """The published grid G: arm → lr, for every SAFEMax arm that changes nothing but the learning rate."""
-    return {arm: float(options.get("lr", DEFAULT_LR)) for arm, options in study.arms.items()
+    """The published grid G: arm → lr, for every SAFEMax arm that changes nothing but the learning rate (an arm
+    without its own lr runs at the study profile's SAFEMax lr, read from that profile)."""
+    from unlearnbench.foundation.config import load_profile
+
+    default = float(load_profile(study.profile).unlearning.method_args.get("safemax", {}).get("lr", float("nan")))
+    return {arm: float(options.get("lr", default)) for arm, options in study.arms.items()
             if options.get("method") == "safemax" and set(options) <= {"method", "lr"}}
 
 
@@ -115,12 +118,16 @@ def verdicts(points: pd.DataFrame) -> dict[str, str]:
             "H1′": verdict_rises(points, H1_POINTS, near_salun), "H6": h6}
 
 
+def pct(value: float) -> str:
+    """A share as a percentage, "—" for NaN (no setting)."""
+    return "—" if math.isnan(value) else f"{value:.1%}"
+
+
 def write_report(study: StudySpec, table: pd.DataFrame) -> str:
     """``safemax-scale.png`` under the study's output folder and the pre-registered rules' section of
     ``summary.md``."""
     points = point_table(study, table)
     plot_points(points, Path(study.output_dir) / "safemax-scale.png")
-    pct = lambda v: "—" if math.isnan(v) else f"{v:.1%}"  # noqa: E731
     rows = [[p["point"], f"{p['parameters'] / 1e6:.2f}M", p["best_arm"], pct(p["R"]), window_text(p),
              pct(p["salun_retained"]), pct(p["original_retained"]), p["answer"] + (f" ({p['answer_arms']})"
                                                                                     if p["answer_arms"] else "")]
