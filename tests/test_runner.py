@@ -110,6 +110,10 @@ def test_a_profile_extends_another_and_states_only_what_it_changes(tmp_path):
     child.write_text("extends: smoke\nname: child\nunlearning:\n  steps: 7\n")
     p = load_profile(str(child), ["unlearning.seeds=[3]"])
     assert (p.name, p.unlearning.steps, p.unlearning.seeds, p.data.source) == ("child", 7, [3], "digits")
+    fashion, both = load_profile("fashion"), load_profile("fashion-extended")  # two bases sharing theirs: mnist once
+    assert (both.data, both.classifier, both.pretrain) == (fashion.data, fashion.classifier, fashion.pretrain)
+    assert (both.evaluation, both.unlearning.methods) == (extended.evaluation, extended.unlearning.methods)
+    assert fashion.data.source == "fashion-mnist" and fashion.evaluation == base.evaluation
     loop = tmp_path / "loop.yaml"
     loop.write_text("extends: loop.yaml\n")
     with pytest.raises(ConfigError, match="extends itself"):

@@ -10,7 +10,7 @@ import json
 import pandas as pd
 import pytest
 
-from unlearnbench.foundation.config import ConfigError
+from unlearnbench.foundation.config import ConfigError, load_profile
 from unlearnbench.orchestration import study as study_module
 from unlearnbench.orchestration.study import (
     StudySize,
@@ -97,6 +97,16 @@ def test_a_bad_spec_names_the_problem(tmp_path, spec_path):
     with pytest.raises(ConfigError, match="has no write_report"):
         load_study(spec_path, ["report=unlearnbench.orchestration.tuning"])
     assert load_study("capacity").report == "capacity"
+
+
+def test_a_point_on_other_data_has_its_own_base_profile():
+    spec = load_study("safemax-scale")
+    sizes = {s.label: s for s in spec.sizes}
+    fashion = study_module.size_profile(spec, sizes["fashion28-0.27M-2k"])
+    mnist = study_module.size_profile(spec, sizes["mnist28-0.27M-2k"])
+    assert (fashion.data.source, fashion.data.image_size, mnist.data.source) == ("fashion-mnist", 28, "mnist")
+    assert fashion.classifier == load_profile("fashion").classifier  # the garments' floors, not the digits'
+    assert fashion.evaluation == mnist.evaluation  # the same (full) attack set and reduced counts
 
 
 def _summary_rows(arm: str, recognised: float, retained: float, classes=(0, 1)) -> list[dict]:

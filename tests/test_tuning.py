@@ -115,3 +115,26 @@ def test_ties_in_retained_accuracy_go_to_the_smaller_learning_rate():
     assert select(pd.DataFrame(rows)).iloc[0]["lr"] == 1e-5
     none_forget = [{**r, "recognised_rate": 0.5} for r in rows]
     assert select(pd.DataFrame(none_forget)).iloc[0]["lr"] == 1e-5
+
+
+def test_a_variant_is_tuned_with_its_options_kept_and_the_grids_lr(monkeypatch, tmp_path):
+    from unlearnbench.methods.registry import check_method_args, resolve_entry
+    from unlearnbench.orchestration import runner
+
+    seen = []
+
+    class FakeRunner:
+        def __init__(self, profile):
+            check_method_args(profile)  # a variant's name in method_args would be refused here
+            seen.append({m: resolve_entry(m, profile) for m in profile.unlearning.methods}
+                        | {"args": profile.unlearning.method_args})
+
+        def run(self):
+            return []
+
+    monkeypatch.setattr(runner, "BenchmarkRunner", FakeRunner)
+    from unlearnbench.orchestration.tuning import run_grid
+
+    run_grid("mnist", ["sa", "sa_lam1"], ["1e-5", "3e-4"], 3, str(tmp_path))
+    assert [s["sa_lam1"] for s in seen] == [("sa_lam1", "sa", {"ewc_lambda": 1.0, "lr": lr}) for lr in (1e-5, 3e-4)]
+    assert [s["args"]["sa"] for s in seen] == [{"lr": 1e-5}, {"lr": 3e-4}] and "sa_lam1" not in seen[0]["args"]

@@ -309,9 +309,19 @@ def resolve_profile_path(profile: str | Path) -> Path:
     return resolve_named_yaml(profile, PROFILE_DIR, "profile")
 
 
-def profile_chain(profile: str | Path, seen: tuple[Path, ...] = ()) -> list[str]:
-    """The YAML texts to apply in order: a profile's ``extends: <profile>`` base first (recursively), then the
-    profile itself without that key, so an extended profile states only what it changes (lists are replaced)."""
+def profile_chain(profile: str | Path) -> list[str]:
+    """The YAML texts to apply in order: a profile's bases first (``extends: <profile>`` or a list of profiles,
+    each resolved recursively, in the listed order), then the profile itself without that key, so an extended profile
+    states only what it changes (lists are replaced). A profile reached twice (two bases sharing theirs) is applied
+    once, where it is first reached: ``extends: [mnist-extended, fashion]`` is mnist, mnist-extended, fashion."""
+    chain: dict[Path, str] = {}
+    for path, text in _profile_links(profile, ()):
+        chain.setdefault(path, text)
+    return list(chain.values())
+
+
+def _profile_links(profile: str | Path, seen: tuple[Path, ...]) -> list[tuple[Path, str]]:
+    """(resolved path, YAML text) of every profile in ``profile``'s chain, bases first, repeats kept."""
     import yaml
 
     path = resolve_profile_path(profile)
@@ -321,14 +331,19 @@ def profile_chain(profile: str | Path, seen: tuple[Path, ...] = ()) -> list[str]
         content = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"profile {path.name} is not valid YAML: {err}") from err
-    base = content.pop("extends", None) if isinstance(content, dict) else None
-    if base is None:
-        return [str(path)]
-    if not isinstance(base, str):
-        raise ConfigError(f"profile {path.name}: extends must name one profile, got {base!r}")
-    if Path(base).suffix in (".yaml", ".yml") and not Path(base).is_absolute():
-        base = str(path.parent / base)  # a relative path is relative to the extending file
-    return [*profile_chain(base, (*seen, path.resolve())), yaml.safe_dump(content, sort_keys=False)]
+    bases = content.pop("extends", None) if isinstance(content, dict) else None
+    if bases is None:
+        return [(path.resolve(), str(path))]
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"profile {path.name}: extends must name a profile or a list of profiles, got {bases!r}")
+    links = []
+    for base in bases:
+        if Path(base).suffix in (".yaml", ".yml") and not Path(base).is_absolute():
+            base = str(path.parent / base)  # a relative path is relative to the extending file
+        links += _profile_links(base, (*seen, path.resolve()))
+    return [*links, (path.resolve(), yaml.safe_dump(content, sort_keys=False))]
 
 
 def load_profile(profile: str | Path, overrides: list[str] | None = None) -> Profile:

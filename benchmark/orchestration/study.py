@@ -52,14 +52,15 @@ SUMMARY_FIELDS = ["recognised_rate", "unrecognisable_rate", "ua", "retain_accura
 
 @dataclass
 class StudySize:
-    """One model size: a label (e.g. ``4.24M``), profile overrides, the forget classes run at that size, and the
+    """One model size: a label (e.g. ``4.24M``), profile overrides, the forget classes run at that size, the
     study's arms run there (``arms``; None: all of them, e.g. a Retrain too costly at the largest size is left out
-    by listing the others)."""
+    by listing the others) and, for a point on other data, its own base ``profile`` (None: the study's)."""
 
     label: str
     overrides: list[str] = field(default_factory=list)
     forget_classes: list[int] = field(default_factory=lambda: [0])
     arms: list[str] | None = None
+    profile: str | None = None
 
 
 @dataclass
@@ -142,12 +143,13 @@ def load_study(spec: str | Path, overrides: list[str] | None = None) -> StudySpe
 
 
 def size_profile(study: StudySpec, size: StudySize, window: tuple[int, int] | None = None) -> Profile:
-    """The profile of one size: base ← study overrides ← size overrides ← the size's arms as variants (an arm that
-    is just a method under its own name, ``salun: {method: salun}``, is listed as that method)."""
+    """The profile of one size: its base (the size's ``profile`` or the study's) ← study overrides ← size overrides
+    ← the size's arms as variants (an arm that is just a method under its own name, ``salun: {method: salun}``, is
+    listed as that method)."""
     arms = {name: dict(options) for name, options in study.arms.items() if size.arms is None or name in size.arms}
     if study.signal_arm in arms and window is not None:
         arms[study.signal_arm].update(t_min=int(window[0]), t_max=int(window[1]))
-    return load_profile(study.profile, [
+    return load_profile(size.profile or study.profile, [
         *study.overrides,
         *size.overrides,
         f"name={study.name}-{size.label}",

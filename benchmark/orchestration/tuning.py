@@ -53,19 +53,24 @@ def grid_row(record: dict, lr: float) -> dict:
 
 def run_grid(profile: str, methods: list[str], lrs: list[str], validation_class: int, output_dir: str = "results",
              overrides: list[str] | None = None) -> pd.DataFrame:
-    """Run every method at every learning rate on the validation class; returns one row per (method, lr, seed)."""
+    """Run every method at every learning rate on the validation class; returns one row per (method, lr, seed).
+    A ``methods`` entry may be one of the profile's variants (e.g. ``sa_lam1``): its options stay, its lr is the
+    grid's."""
     from unlearnbench.foundation.config import load_profile
     from unlearnbench.orchestration.runner import BenchmarkRunner
 
+    variants = load_profile(profile, overrides).unlearning.variants
     rows = []
     for lr in lrs:
-        args = "{" + ", ".join(f"{m}: {{lr: {lr}}}" for m in methods) + "}"
+        args = {m: {"lr": float(lr)} for m in methods if m not in variants}
+        tuned = {m: {**spec, "lr": float(lr)} for m, spec in variants.items() if m in methods}
         p = load_profile(profile, [
             *(overrides or []),
             f"unlearning.methods=[{','.join(methods)}]",
             f"unlearning.forget_classes=[{validation_class}]",
             "unlearning.include_original=false",
-            f"unlearning.method_args={args}",
+            f"unlearning.method_args={json.dumps(args)}",
+            f"unlearning.variants={json.dumps({**variants, **tuned})}",
             f"runtime.output_dir={tuning_dir(output_dir, profile) / f'lr{lr}'}",
         ])
         rows += [grid_row(r, float(lr)) for r in BenchmarkRunner(p).run()]
