@@ -34,7 +34,7 @@ leaderboard: venv
 	$(VENV)/bin/unlearnbench leaderboard --profile $(PROFILE)
 
 test: venv
-	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=15 $(ARGS)
+	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=15 -rs $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

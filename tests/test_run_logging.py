@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from lightning.pytorch.loggers import CSVLogger
 
 from unlearnbench.foundation.config import load_profile
-from unlearnbench.orchestration.run_logging import log_final, logs_to_wandb, open_logger, wandb_mode
+from unlearnbench.orchestration.run_logging import (
+    log_final,
+    log_leaderboard,
+    logs_to_wandb,
+    open_logger,
+    wandb_mode,
+)
 
 
 def profile_with(*overrides: str):
@@ -41,3 +50,25 @@ def test_a_logger_that_cannot_start_is_a_warning_not_a_failure(tmp_path, monkeyp
     assert logs_to_wandb(profile)
     with pytest.warns(UserWarning, match="results are still written locally"):
         assert open_logger(profile, tmp_path, "run", {}) is False
+
+
+def test_a_plans_leaderboard_is_one_offline_wandb_run_with_the_table(tmp_path, monkeypatch):
+    from unlearnbench.orchestration.reference import reference_records
+
+    reference = Path(__file__).resolve().parents[1] / "results" / "reference" / "mnist"
+    records = reference_records(reference)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    log_leaderboard(profile_with("runtime.logger=wandb"), reference, records, "the protocol")
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))  # one run, readable by `wandb sync`
+    tables = {p.name.split("_0_")[0]: json.loads(p.read_text()) for p in runs[0].glob("files/media/table/*.json")}
+    board = tables["leaderboard"]  # one row per method x forget class x seed, every score
+    assert len(board["data"]) == len(records) == 15
+    columns = board["columns"]
+    assert {"method", "forget_class", "seed", "recognised_rate", "retain_accuracy", "mmd", "relearn_max"} <= {*columns}
+    rows = {(r[columns.index("method")], r[columns.index("forget_class")]): r for r in board["data"]}
+    salun = next(r for r in records if r["method"] == "salun" and r["forget_class"] == 1)
+    assert rows[("salun", 1)][columns.index("recognised_rate")] == salun["recognised_rate"]
+    assert len(tables["leaderboard_by_method"]["data"]) == 5  # the aggregated rows
+    assert len(list(runs[0].glob("files/media/images/grids_*.png"))) == 15

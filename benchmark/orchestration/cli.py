@@ -11,6 +11,7 @@ Examples::
     unlearnbench launch --profile mnist --executor local --workers 2   # one job per pending run (submitit)
     unlearnbench launch --profile cifar10 --executor slurm --partition gpu --workers 32
     unlearnbench leaderboard --profile mnist     # yours beside the committed reference
+    unlearnbench report --profile mnist          # the same as a web page (report.html), path printed
     unlearnbench publish --profile mnist         # local results -> results/reference/mnist (maintainers)
     unlearnbench methods
     unlearnbench yardstick --profile mnist --force  # retrain the committed evaluation networks (maintainers)
@@ -99,7 +100,9 @@ def parser() -> argparse.ArgumentParser:
     for name, text in (("leaderboard", "rebuild the leaderboard of the current plan from stored records, with the "
                                        "committed reference beside it"),
                        ("publish", "copy the current plan's local results into results/reference/<profile>/ "
-                                   "(the committed reference)")):
+                                   "(the committed reference)"),
+                       ("report", "write the web page of the profile's results (report.html: sortable tables, "
+                                  "sample grids, the committed reference beside them) and print its path")):
         command = sub.add_parser(name, help=text)
         plan_options(command)
         if name == "publish":
@@ -262,12 +265,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         table = run_study(spec, sizes, summary_only=args.summary_only)
         print(f"{len(table)} records; summary in {spec.output_dir}/summary.md")
         return 0
-    if args.command in ("leaderboard", "publish"):
+    if args.command in ("leaderboard", "publish", "report"):
         from unlearnbench.orchestration.runner import publish, rebuild_leaderboard
 
         runner = _runner(args)
         if args.command == "leaderboard":
             return rebuild_leaderboard(runner)
+        if args.command == "report":
+            return _report(runner)
         return publish(runner, source=args.source)
     if args.command == "list":
         return _list_runs(args)
@@ -294,6 +299,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(to_jsonable(runner.profile), sort_keys=False))
         return 0
     runner.run_keys(args.key)
+    return 0
+
+
+def _report(runner) -> int:
+    """``unlearnbench report``: the page of the profile's results as they are (no run), the reference beside."""
+    from unlearnbench.orchestration.reference import REFERENCE_ROOT
+    from unlearnbench.orchestration.report_page import write_report_page
+
+    if not (runner.out_dir / "leaderboard.json").is_file():
+        return _fail(f"no leaderboard in {runner.out_dir}: run `unlearnbench run --profile {runner.profile.name}` "
+                     "(or `unlearnbench leaderboard`) first")
+    print(write_report_page(runner.out_dir, REFERENCE_ROOT / runner.profile.name))
     return 0
 
 

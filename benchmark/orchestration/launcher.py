@@ -294,6 +294,7 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
            force: bool = False, stream=None) -> int:
     """``unlearnbench launch``: plan, one job per pending run, wait, report failures, rebuild the leaderboard.
     Returns 0 when every run is done, 1 when some failed (the leaderboard shows them)."""
+    from unlearnbench.orchestration.run_logging import log_leaderboard
     from unlearnbench.orchestration.runner import write_plan_leaderboard
 
     stream = stream or sys.stderr
@@ -341,6 +342,7 @@ def launch(profile: str, overrides: list[str], options: LaunchOptions, pretraine
                 run_local(executor, args, keys, workers, gpus, report, options.poll_seconds)
 
     records, _ = write_plan_leaderboard(plan.out_dir, plan.profile, set(report.rows), protocol=plan.protocol)
+    log_leaderboard(loaded, Path(plan.out_dir), records, plan.protocol)
     say(f"{len(plan.todo) - len(report.failures)} of {len(plan.todo)} jobs done, {len(report.failures)} failed; "
         f"{len(records)} of the plan's {len(plan.rows)} runs have a record; leaderboard in "
         f"{Path(plan.out_dir) / 'leaderboard.md'}")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,51 @@ READING_GUIDE = """How to read the scores (mean ± std over runs, ddof = 0; one 
   method, every method against Retrain, on recognised, retained acc, MMD and relearned max) are tested, as one
   family of paired t-tests under Holm's correction at α = 0.05, and only they can get a "*"; every other pair is
   exploratory, shown without a star."""
+
+
+@dataclass
+class TableData:
+    """One leaderboard table as cells, rendered as Markdown here (:meth:`markdown`) and as a sortable HTML table by
+    the report page: ``columns[i]`` is the record column behind ``headers[i]`` (None for a label such as the method
+    or the run count), ``sort_values`` what each cell sorts by (its mean, NaN where missing, or its text), ``above``
+    and ``below`` the text printed over and under the table."""
+
+    title: str
+    headers: list[str]
+    columns: list[str | None]
+    rows: list[list[str]]
+    sort_values: list[list[float | str]]
+    above: str = ""
+    below: str = ""
+
+    def markdown(self) -> str:
+        parts = [self.above, markdown_table(self.headers, self.rows), self.below]
+        return "\n\n".join(part for part in parts if part)
+
+
+def _sort_value(r: dict, col: str | None, text: str) -> float | str:
+    """A cell's sort key: the metric's mean (NaN when missing or all collapsed), or the cell text for labels."""
+    if col is None:
+        return text
+    if text == COLLAPSED:
+        return math.nan
+    value = r.get(f"{col}_mean")
+    return math.nan if _is_missing(value) else float(value)
+
+
+def _metric_table(title: str, records: list[dict], metrics: list[tuple[str, str]], collapsed: bool = False,
+                  above: str = "") -> TableData:
+    """The table of ``metrics`` (one row per aggregated record: method, runs, a cell per metric); with
+    ``collapsed``, an attack table: "n/a (collapsed)" where every run collapsed."""
+    rows, keys = [], []
+    for r in records:
+        cells = [COLLAPSED if collapsed and _all_collapsed(r) else _metric_cell(r, c) for c, _ in metrics]
+        row = [str(r["method"]), _runs(r, collapsed), *cells]
+        rows.append(row)
+        keys.append([row[0], float(r["runs"]), *(_sort_value(r, c, t) for (c, _), t in zip(metrics, cells,
+                                                                                            strict=True))])
+    return TableData(title, ["method", "runs", *(h for _, h in metrics)], [None, None, *(c for c, _ in metrics)],
+                     rows, keys, above)
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
@@ -417,6 +463,11 @@ def _unit(col: str) -> str:
     return " %" if col in PERCENT else " pp" if col in PERCENT_POINTS else ""
 
 
+def value_text(value: float, col: str, signed: bool = False) -> str:
+    """One value of ``col`` as the tables show it, with its unit ("—" when missing)."""
+    return MISSING if _is_missing(value) else f"{_number(value, col, signed)}{_unit(col)}"
+
+
 def _cell(mean: float, std: float, col: str) -> str:
     """"mean ± std unit"; a difference (excess over Retrain) with its sign."""
     if _is_missing(mean):
@@ -466,25 +517,26 @@ def _runs(r: dict, collapsed: bool = False) -> str:
     return f"{r['runs']}" + (f" ({', '.join(notes)})" if notes else "")
 
 
-def _forgetting_table(records: list[dict]) -> str:
-    """The Forgetting table; "⚑ reader disagrees k/n" beside `recognised`, and the flagged runs named under it."""
-    headers = ["method", "runs", *(h for _, h in FORGETTING[:DOMINANT_AT]), "dominant reading",
-               *(h for _, h in FORGETTING[DOMINANT_AT:])]
-    rows, flagged = [], []
-    for r in records:
-        values = [_metric_cell(r, c) for c, _ in FORGETTING]
+def _forgetting_table(records: list[dict]) -> TableData:
+    """The Forgetting table; "⚑ reader disagrees k/n" beside `recognised`, the dominant reading inserted at
+    ``DOMINANT_AT`` and the flagged runs named under it."""
+    data = _metric_table(MAIN_TITLES[0], records, FORGETTING)
+    at = 2 + DOMINANT_AT
+    data.headers.insert(at, "dominant reading")
+    data.columns.insert(at, None)
+    flagged = []
+    for r, row, keys in zip(records, data.rows, data.sort_values, strict=True):
         k = _count(r, "reader_disagrees_runs")
         if k:
-            values[0] += f" {FLAG} {k}/{_count(r, 'reader_checked_runs')}"
+            row[2] += f" {FLAG} {k}/{_count(r, 'reader_checked_runs')}"
             flagged.append(f"- {r['method']}: {r.get('reader_disagrees_at')}")
-        rows.append([r["method"], _runs(r), *values[:DOMINANT_AT], r.get("dominant_reading", MISSING),
-                     *values[DOMINANT_AT:]])
-    table = markdown_table(headers, rows)
-    if not flagged:
-        return table
-    return (f"{table}\n\n{FLAG}: the clean classifier's share of c_f (1 − UA) exceeds `recognised` by more than "
-            "15 pp, so `recognised` may understate what a person reads; look at these runs' samples:\n"
-            + "\n".join(flagged))
+        row.insert(at, r.get("dominant_reading", MISSING))
+        keys.insert(at, row[at])
+    if flagged:
+        data.below = (f"{FLAG}: the clean classifier's share of c_f (1 − UA) exceeds `recognised` by more than "
+                      "15 pp, so `recognised` may understate what a person reads; look at these runs' samples:\n"
+                      + "\n".join(flagged))
+    return data
 
 
 def attack_heading(records: list[dict]) -> str:
@@ -511,22 +563,19 @@ def attack_heading(records: list[dict]) -> str:
             "left out.")
 
 
-def _attacks_table(records: list[dict]) -> str:
-    headers = ["method", "runs", *(h for _, h in ATTACKS)]
-    rows = [[r["method"], _runs(r, collapsed=True),
-             *(COLLAPSED if _all_collapsed(r) else _metric_cell(r, c) for c, _ in ATTACKS)] for r in records]
-    return f"{attack_heading(records)}\n\n" + markdown_table(headers, rows)
+def main_table_data(table: pd.DataFrame) -> list[TableData]:
+    """The three main tables of an aggregated ``table``: "Forgetting" (with the flagged runs under it), "Attacks"
+    (under its attack-set line) and "Retained quality and cost". Columns the table lacks (an older
+    ``leaderboard.json``) are shown "—"."""
+    records = table.to_dict("records")
+    return [_forgetting_table(records),
+            _metric_table(MAIN_TITLES[1], records, ATTACKS, collapsed=True, above=attack_heading(records)),
+            _metric_table(MAIN_TITLES[2], records, QUALITY_COST)]
 
 
 def main_tables(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """The three main tables of an aggregated ``table`` as (title, Markdown body): "Forgetting" (with the flagged
-    runs under it), "Attacks" (under its attack-set line) and "Retained quality and cost". Columns the table lacks
-    (an older ``leaderboard.json``) are shown "—"."""
-    records = table.to_dict("records")
-    quality_headers = ["method", "runs", *(h for _, h in QUALITY_COST)]
-    quality_rows = [[r["method"], _runs(r), *(_metric_cell(r, c) for c, _ in QUALITY_COST)] for r in records]
-    return [(MAIN_TITLES[0], _forgetting_table(records)), (MAIN_TITLES[1], _attacks_table(records)),
-            (MAIN_TITLES[2], markdown_table(quality_headers, quality_rows))]
+    """The three main tables (:func:`main_table_data`) as (title, Markdown body)."""
+    return [(data.title, data.markdown()) for data in main_table_data(table)]
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -553,20 +602,28 @@ def _interval_cell(r: dict, col: str, runs_ok: int) -> str:
     return text + (f" (n = {n})" if n != runs_ok else "")
 
 
-def intervals_markdown(table: pd.DataFrame) -> str:
-    """The 95 % interval of the mean per method for ``INTERVAL_METRICS``, with its explanation."""
-    rows = []
+def interval_table(table: pd.DataFrame) -> TableData:
+    """The 95 % interval of the mean per method for ``INTERVAL_METRICS``, with its explanation above."""
+    rows, keys = [], []
     for r in table.to_dict("records"):
         runs_ok = int(r["runs"] - r["failed"])
-        rows.append([r["method"], str(runs_ok), *(_interval_cell(r, c, runs_ok) for c, _ in INTERVAL_METRICS)])
+        cells = [_interval_cell(r, c, runs_ok) for c, _ in INTERVAL_METRICS]
+        rows.append([r["method"], str(runs_ok), *cells])
+        keys.append([r["method"], float(runs_ok), *(_sort_value(r, c, t) for (c, _), t in zip(INTERVAL_METRICS, cells,
+                                                                                                strict=True))])
     intro = ("Mean [95 % interval] = x̄ ± t₀.₉₇₅,ₙ₋₁ · s / √n over the n finished runs of each method (one run = one "
              "forget class × one seed of this plan; s = sample std, ddof = 1). The interval is over forget classes "
              "and seeds: it says how well n runs pin down the method's mean, not the spread of single runs. A rate's "
              "interval is clamped to [0, 100 %]: it never runs past the bounds a share can take. Relearned max "
              "leaves out collapsed runs. With n = 1 there is no interval; \"(n = k)\" marks a metric that only k "
              "runs recorded.")
-    headers = ["method", "n", *(h for _, h in INTERVAL_METRICS)]
-    return f"## {INTERVALS_TITLE}\n\n{intro}\n\n" + markdown_table(headers, rows)
+    return TableData(INTERVALS_TITLE, ["method", "n", *(h for _, h in INTERVAL_METRICS)],
+                     [None, None, *(c for c, _ in INTERVAL_METRICS)], rows, keys, intro)
+
+
+def intervals_markdown(table: pd.DataFrame) -> str:
+    """:func:`interval_table` under its ``##`` heading."""
+    return f"## {INTERVALS_TITLE}\n\n" + interval_table(table).markdown()
 
 
 def comparison_family(a: str, b: str) -> str:
@@ -634,26 +691,31 @@ def _pair_cell(row: dict) -> str:
             f"{_number(row['ci_high'], col, True)}]{star}")
 
 
-def _pair_rows(pairs: pd.DataFrame, metrics: list[tuple[str, str]]) -> list[list[str]]:
-    """One Markdown row per pair (A, B) of ``pairs``: A, B, n, one cell per metric ("(n = k)" where fewer)."""
-    rows = []
+def _pair_table(title: str, pairs: pd.DataFrame, metrics: list[tuple[str, str]]) -> TableData:
+    """One row per pair (A, B) of ``pairs``: A, B, n, one cell per metric ("(n = k)" where fewer); cells sort by
+    the mean difference."""
+    rows, keys = [], []
     for (a, b), group in pairs.groupby(["a", "b"], sort=False):
         by_metric = {r["metric"]: r for r in group.to_dict("records")}
         n = max(int(r["n"]) for r in by_metric.values())
-        cells = []
+        cells, values = [], []
         for col, _ in metrics:
             r = by_metric.get(col)
             cell = MISSING if r is None else _pair_cell(r)
             if r is not None and 2 <= r["n"] != n:
                 cell += f" (n = {int(r['n'])})"
             cells.append(cell)
+            values.append(math.nan if r is None or _is_missing(r["mean_diff"]) else float(r["mean_diff"]))
         rows.append([a, b, str(n), *cells])
-    return rows
+        keys.append([a, b, float(n), *values])
+    return TableData(title, ["A", "B", "n", *(h for _, h in metrics)], [None, None, None, *(c for c, _ in metrics)],
+                     rows, keys)
 
 
-def pairs_markdown(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = None, alpha: float = ALPHA) -> str:
-    """``paired_differences`` as Markdown, with its explanation: the confirmatory pairs (Holm-significant ones
-    starred), then the exploratory ones (never starred), one row per pair (A, B), one cell per metric."""
+def pair_tables(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = None,
+                alpha: float = ALPHA) -> tuple[str, list[TableData]]:
+    """``paired_differences`` as (explanation, tables): the confirmatory pairs (Holm-significant ones starred), then
+    the exploratory ones (never starred); no table when there are fewer than two methods besides "original"."""
     metrics = metrics if metrics is not None else PAIRED_METRICS
     names = ", ".join(h.split(" (")[0] for _, h in metrics)
     intro = ("A − B on the runs both methods have for the same forget class and seed (n pairs): mean difference "
@@ -667,10 +729,9 @@ def pairs_markdown(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = 
              "\"n < 2\" = one pair only, no test. Rates in percentage points (pp); \"original\" is left out. "
              "p-values, Holm-adjusted p-values and the family of every comparison are in `leaderboard_pairs.csv` "
              "(raw units).")
-    headers = ["A", "B", "n", *(h for _, h in metrics)]
     if not len(pairs):
-        return f"## {PAIRS_TITLE}\n\n{intro}\n\nFewer than two methods besides \"original\": no pairs."
-    parts = []
+        return intro, []
+    tables = []
     for family, label in (("confirmatory", "Confirmatory"), ("exploratory", "Exploratory")):
         subset = pairs[pairs["family"] == family]
         if family == "confirmatory":
@@ -678,8 +739,16 @@ def pairs_markdown(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = 
             label += f" (Holm over m = {m} tests at α = {alpha:g}; * = significant)"
         else:
             label += " (uncorrected, never starred)"
-        body = markdown_table(headers, _pair_rows(subset, metrics)) if len(subset) else "none."
-        parts.append(f"**{label}**:\n\n{body}")
+        tables.append(_pair_table(label, subset, metrics))
+    return intro, tables
+
+
+def pairs_markdown(pairs: pd.DataFrame, metrics: list[tuple[str, str]] | None = None, alpha: float = ALPHA) -> str:
+    """:func:`pair_tables` as Markdown under its ``##`` heading."""
+    intro, tables = pair_tables(pairs, metrics, alpha)
+    if not tables:
+        return f"## {PAIRS_TITLE}\n\n{intro}\n\nFewer than two methods besides \"original\": no pairs."
+    parts = [f"**{t.title}**:\n\n{t.markdown() if t.rows else 'none.'}" for t in tables]
     return f"## {PAIRS_TITLE}\n\n{intro}\n\n" + "\n\n".join(parts)
 
 

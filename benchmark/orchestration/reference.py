@@ -8,7 +8,9 @@ Runs never read or write it; ``unlearnbench publish`` replaces it, ``unlearnbenc
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 from unlearnbench.foundation.pretraining import RECIPE_VERSION
 from unlearnbench.foundation.provenance import ROOT, code_fingerprint, module_hashes
@@ -20,6 +22,28 @@ REFERENCE_ROOT = ROOT / "results" / "reference"  # committed reference results: 
 STAMP_FILE = "validation.json"
 ORIGINAL_DIR = "original"  # the reference's original model (ConditionalDiffusion.save), shipped for verify
 ORIGINAL = "original"  # the original's row label
+RATE_FIELDS_SUFFIX = ("_rate", "_accuracy", "ua", "_share", "_mean", "_max", "_prob")
+TOLERANCE = {"rate_abs": 0.05, "rel": 0.05}  # reproduced elsewhere than on the reference's hardware class
+
+
+def scores_close(name: str, ref: Any, new: Any, exact: bool) -> bool:
+    """Whether score ``name`` is reproduced: bit for bit with ``exact``, else within :data:`TOLERANCE` (rates
+    absolute, everything else relative); lists and dicts element by element, settings and labels equal."""
+    if isinstance(ref, list) and isinstance(new, list):
+        return len(ref) == len(new) and all(scores_close(name, a, b, exact) for a, b in zip(ref, new, strict=True))
+    if isinstance(ref, dict) and isinstance(new, dict):
+        return ref.keys() == new.keys() and all(scores_close(name, ref[k], new[k], exact) for k in ref)
+    numbers = (int, float)
+    if isinstance(ref, bool) or not (isinstance(ref, numbers) and isinstance(new, numbers)):
+        return ref == new  # names, settings, labels: equal everywhere
+    a, b = float(ref), float(new)
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if exact:
+        return a == b
+    if name.endswith(RATE_FIELDS_SUFFIX) or "recognised" in name:
+        return abs(a - b) <= TOLERANCE["rate_abs"]
+    return abs(a - b) <= TOLERANCE["rel"] * max(abs(a), abs(b), 1e-12)
 
 
 def reference_records(reference_dir: Path) -> list[dict]:

@@ -1,4 +1,5 @@
-"""Where a run's training curve and final numbers go besides its local record: W&B or CSV (``runtime.logger``).
+"""Where a run's training curve and final numbers go besides its local record: W&B or CSV (``runtime.logger``);
+and, at the end of a plan, the leaderboard itself as one W&B summary run (:func:`log_leaderboard`).
 
 The local JSON record is the result; a logger is a view of it. Opening or writing a logger never fails a run: a
 logger that cannot start, or a W&B upload that fails, is a warning and the run goes on. W&B runs silently (no
@@ -85,3 +86,44 @@ def log_final(profile: Profile, logger: Logger | Literal[False], record: dict[st
         run.finish()
     except Exception as err:
         warnings.warn(f"W&B logging failed ({err}); the local record is safe", stacklevel=1)
+
+
+def log_leaderboard(profile: Profile, out_dir: Path, records: list[dict[str, Any]], protocol: str = "") -> None:
+    """One W&B summary run for a plan, in the runs' project and group (``job_type`` "leaderboard"): the
+    leaderboard as a ``wandb.Table`` named ``leaderboard`` (one row per method × forget class × seed, every numeric
+    score of the records), the aggregated table as ``leaderboard_by_method``, the figure and every run's sample grid,
+    and the protocol and profile as config. Offline by default like every run (``runtime.wandb_mode``); nothing when
+    runs do not log to W&B. A failure is a warning: the local leaderboard is written already."""
+    if not logs_to_wandb(profile) or not records:
+        return
+    try:
+        import pandas as pd
+        import wandb
+
+        from unlearnbench.foundation.cache import to_jsonable
+
+        rows = pd.DataFrame(records)
+        labels = [c for c in ("method", "base_method", "forget_class", "forget_class_name", "seed", "status")
+                  if c in rows]
+        scores = [c for c in rows.columns if c not in labels and pd.api.types.is_numeric_dtype(rows[c])
+                  and not pd.api.types.is_bool_dtype(rows[c])]
+        save_dir = Path(os.environ.get("WANDB_DIR") or out_dir / "wandb")
+        save_dir.mkdir(parents=True, exist_ok=True)
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT") or profile.runtime.wandb_project,
+                         group=profile.name, name=f"{profile.name}-leaderboard", job_type="leaderboard",
+                         dir=str(save_dir), mode=wandb_mode(profile.runtime.wandb_mode),
+                         config={"protocol": protocol, "profile": to_jsonable(profile)},
+                         settings=wandb.Settings(silent=True, console="off"), reinit="create_new")
+        logged: dict[str, Any] = {"leaderboard": wandb.Table(dataframe=rows[labels + scores])}
+        board = out_dir / "leaderboard.json"
+        if board.is_file():
+            logged["leaderboard_by_method"] = wandb.Table(dataframe=pd.read_json(board))
+        if (out_dir / "leaderboard.png").is_file():
+            logged["figure"] = wandb.Image(str(out_dir / "leaderboard.png"))
+        grids = [(r, out_dir / str(r.get("grid_path"))) for r in records if r.get("grid_path")]
+        logged["grids"] = [wandb.Image(str(path), caption=f"{r['method']}, forget class {r['forget_class']}, "
+                                                          f"seed {r['seed']}") for r, path in grids if path.is_file()]
+        run.log(logged)
+        run.finish()
+    except Exception as err:
+        warnings.warn(f"W&B leaderboard logging failed ({err}); the local leaderboard is written", stacklevel=1)

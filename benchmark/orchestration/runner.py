@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,8 @@ from unlearnbench.orchestration.leaderboard import EXCESS_OF, write_leaderboard
 from unlearnbench.orchestration.progress import StageLog, format_seconds
 from unlearnbench.orchestration.records import RunRecord, load_record, select_records
 from unlearnbench.orchestration.reference import ORIGINAL, ORIGINAL_DIR, REFERENCE_ROOT
-from unlearnbench.orchestration.run_logging import log_final, open_logger
+from unlearnbench.orchestration.report_page import write_report_page
+from unlearnbench.orchestration.run_logging import log_final, log_leaderboard, open_logger
 
 
 def method_identity(cls: type) -> dict[str, Any]:
@@ -280,8 +282,10 @@ class BenchmarkRunner:
 
         if keys is not None:
             return [load_record(self.record_path(s)) for s in chosen]
-        records, _ = write_plan_leaderboard(self.out_dir, p.name, {s.key for s in specs},
-                                            protocol=self.protocol_text(specs), stream=stages.stream)
+        protocol = self.protocol_text(specs)
+        records, _ = write_plan_leaderboard(self.out_dir, p.name, {s.key for s in specs}, protocol=protocol,
+                                            stream=stages.stream)
+        log_leaderboard(p, self.out_dir, records, protocol)
         stages.say(f"finished in {format_seconds(stages.elapsed())}; results in {self.out_dir}")
         return records
 
@@ -421,12 +425,16 @@ def write_plan_leaderboard(out_dir: str | Path, profile_name: str, keys: set[str
                            stream=None) -> tuple[list[dict], int]:
     """Write the leaderboard of the runs with these keys from their stored records; returns (records, number of
     records of other settings). Records are read and every table written under ``<out_dir>/leaderboard.lock``, so
-    two workers finishing at once leave the tables of one consistent set of records (the later one's)."""
+    two workers finishing at once leave the tables of one consistent set of records (the later one's). The web page
+    (``report.html``, :mod:`~unlearnbench.orchestration.report_page`) is rewritten with them and its path printed."""
     out_dir = Path(out_dir)
     with cache_lock(out_dir / "leaderboard"):
         records, skipped = select_records(out_dir / "runs", keys)
-        write_leaderboard(out_dir, records, protocol=protocol, skipped=skipped,
-                          reference_dir=REFERENCE_ROOT / profile_name, stream=stream)
+        table = write_leaderboard(out_dir, records, protocol=protocol, skipped=skipped,
+                                  reference_dir=REFERENCE_ROOT / profile_name, stream=stream)
+        if len(table):
+            page = write_report_page(out_dir, REFERENCE_ROOT / profile_name)
+            print(f"Page (open it in a browser): {page}", file=stream or sys.stdout, flush=True)
     return records, skipped
 
 
@@ -490,6 +498,7 @@ def publish(runner: BenchmarkRunner, reference_root: Path = REFERENCE_ROOT, sour
             write_json_atomic(tmp / "config.json", {"profile": runner.profile, "pretrained": None,
                                                     "records_from": str(src_dir.name)})
             write_leaderboard(tmp, records, protocol=runner.protocol_text(specs, code=codes))
+        write_report_page(tmp, title=f"{runner.profile.name} (committed reference)")
         old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
         if final.exists():
             os.replace(final, old)

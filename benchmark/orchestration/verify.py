@@ -8,8 +8,9 @@ pretraining is needed (without them the original is trained or taken from the ca
 
 - on the reference's hardware class (same device name and CPU threads, same precision and library versions) every
   score must be **bit-identical**;
-- elsewhere within :data:`TOLERANCE`: rates (shares of samples) within 0.05 absolute, every other number within
-  5 % relative (different CPUs or GPUs round differently, and one sample that flips moves a rate by 1/N).
+- elsewhere within :data:`~unlearnbench.orchestration.reference.TOLERANCE` (:func:`~unlearnbench.orchestration.
+  reference.scores_close`): rates (shares of samples) within 0.05 absolute, every other number within 5 % relative
+  (different CPUs or GPUs round differently, and one sample that flips moves a rate by 1/N).
 
 Times, memory and provenance are not compared. On success the reference is stamped valid for the current code
 (``validation.json`` beside its records: code fingerprint, versions, hardware, date, the runs compared); the
@@ -22,7 +23,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from unlearnbench.foundation.cache import write_json_atomic
 from unlearnbench.foundation.config import ConfigError, load_profile
@@ -34,12 +34,12 @@ from unlearnbench.orchestration.reference import (
     ORIGINAL_DIR,
     REFERENCE_ROOT,
     STAMP_FILE,
+    TOLERANCE,
     reference_records,
+    scores_close,
 )
 from unlearnbench.orchestration.runner import ORIGINAL, BenchmarkRunner
 
-RATE_FIELDS_SUFFIX = ("_rate", "_accuracy", "ua", "_share", "_mean", "_max", "_prob")
-TOLERANCE = {"rate_abs": 0.05, "rel": 0.05}
 # Fields that are not scores: identity, provenance, times and memory (compared nowhere).
 NOT_SCORES = {"peak_memory_mb", "memory_kind", "started_at", "finished_at", "hostname", "hardware", "device",
               "code_fingerprint", "module_hashes", "run_key", "protocol_key", "grid_path", "method_code",
@@ -71,24 +71,6 @@ class Comparison:
         return not self.differences
 
 
-def _close(name: str, ref: Any, new: Any, exact: bool) -> bool:
-    if isinstance(ref, list) and isinstance(new, list):
-        return len(ref) == len(new) and all(_close(name, a, b, exact) for a, b in zip(ref, new, strict=True))
-    if isinstance(ref, dict) and isinstance(new, dict):
-        return ref.keys() == new.keys() and all(_close(name, ref[k], new[k], exact) for k in ref)
-    numbers = (int, float)
-    if isinstance(ref, bool) or not (isinstance(ref, numbers) and isinstance(new, numbers)):
-        return ref == new  # names, settings, labels: equal everywhere
-    a, b = float(ref), float(new)
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if exact:
-        return a == b
-    if name.endswith(RATE_FIELDS_SUFFIX) or "recognised" in name:
-        return abs(a - b) <= TOLERANCE["rate_abs"]
-    return abs(a - b) <= TOLERANCE["rel"] * max(abs(a), abs(b), 1e-12)
-
-
 def compare(ref: dict, new: dict, exact: bool) -> list[str]:
     """The fields of ``ref`` that ``new`` does not reproduce (``name: reference → now``): every score, and every
     setting the record names (resolved options, sampler, sample counts), which must be equal."""
@@ -98,7 +80,7 @@ def compare(ref: dict, new: dict, exact: bool) -> list[str]:
             continue
         if name not in new:
             out.append(f"{name}: {value!r} → missing")
-        elif not _close(name, value, new[name], exact):
+        elif not scores_close(name, value, new[name], exact):
             out.append(f"{name}: {value!r} → {new[name]!r}")
     return out
 
