@@ -124,7 +124,9 @@ def test_a_spec_without_a_report_gets_the_generic_summary_only_and_the_capacity_
     assert text.endswith("|---|---|---|---|---|---|---|---|\n| s | safemax | 2.0% | 0.0% | 50.0% | 0.01 | 2 | 2 |\n"
                          "| s | salun | 0.0% | 0.0% | 90.0% | 0.01 | 2 | 2 |\n")
     assert "Code fingerprint of the records: s `abc`." in text and "Decision" not in text
-    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["summary.csv", "summary.md"]
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["report.html", "summary.csv", "summary.md"]
+    page = (tmp_path / "plain" / "report.html").read_text()  # the study's page: its table, sortable
+    assert '<table class="sortable" id="summary">' in page and '<td data-sort="0.9">90.0%</td>' in page
 
     capacity = StudySpec(name="cap", sizes=[StudySize("s")], arms={"safemax": {"method": "safemax"}},
                          output_dir=str(tmp_path / "cap"), report="capacity")

@@ -16,7 +16,9 @@ no network and no CDN, so it opens from the file system and can be mailed as one
   (:func:`~unlearnbench.orchestration.reference.reference_status`), the key scores side by side with the ones
   outside :data:`~unlearnbench.orchestration.reference.TOLERANCE` highlighted, and the reference's main tables.
 
-The page is a pure function of those files (no torch): ``unlearnbench report`` rebuilds it at any time.
+The page is a pure function of those files: ``unlearnbench report`` rebuilds it at any time. A study gets a page of
+its own from the same pieces (:func:`write_study_page`): its summary table, figures, report and a link to each
+point's page.
 """
 
 from __future__ import annotations
@@ -264,6 +266,28 @@ def write_report_page(directory: str | Path, reference_dir: str | Path | None = 
         line = f"Reference: {reference_dir}. " + reference_status(reference_dir) + "."
     path = directory / PAGE
     write_text_atomic(path, page_html(yours, reference, line, title))
+    return path
+
+
+def write_study_page(directory: str | Path, title: str, summary: TableData, provenance: str, report: str,
+                     size_pages: dict[str, str]) -> Path:
+    """A study's page, ``<directory>/report.html``: its summary table (sortable), its own report (the decision
+    rules' Markdown, as text), every figure in the folder, and a link to each point's own page (``size_pages``:
+    label → path relative to the folder)."""
+    directory = Path(directory)
+    figures = "".join(f'<figure><img class="figure" alt="{_e(p.stem)}" src="{_data_uri(p)}">'
+                      f"<figcaption>{_e(p.name)}</figcaption></figure>" for p in sorted(directory.glob("*.png")))
+    links = " · ".join(f'<a href="{_e(link)}">{_e(label)}</a>' for label, link in size_pages.items())
+    sections = [_section("tables", summary.title, f'<p class="note">{_e(provenance)} Click a column header to '
+                         "sort.</p>" + table_html(summary, "summary")),
+                *([_section("points", "Each point's leaderboard page", f"<p>{links}</p>")] if links else []),
+                *([_section("figure", "Figures", figures)] if figures else []),
+                *([_section("report", "The study's report", f"<pre>{_e(report)}</pre>")] if report else [])]
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>unlearnbench: {_e(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>unlearnbench: {_e(title)}</h1>{''.join(sections)}"
+            f"<script>{SCRIPT}</script></body></html>\n")
+    path = directory / PAGE
+    write_text_atomic(path, page)
     return path
 
 
