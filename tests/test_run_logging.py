@@ -41,6 +41,13 @@ def test_the_logger_follows_the_profile(tmp_path, monkeypatch):
     log_final(profile_with("runtime.logger=csv"), csv, {"recognised_rate": 0.5}, tmp_path / "grid.png")  # no-op
 
 
+def test_a_runs_wandb_logger_is_grouped_by_profile_and_typed_by_its_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    logger = open_logger(profile_with("runtime.logger=wandb"), tmp_path, "salun-f0-s0", {}, job_type="salun")
+    assert (logger._wandb_init["group"], logger._wandb_init["job_type"]) == ("smoke", "salun")
+
+
 def test_a_logger_that_cannot_start_is_a_warning_not_a_failure(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     blocker = tmp_path / "file"

@@ -37,9 +37,11 @@ def logs_to_wandb(profile: Profile) -> bool:
     return profile.runtime.logger == "wandb" and wandb_mode(profile.runtime.wandb_mode) != "disabled"
 
 
-def open_logger(profile: Profile, out_dir: Path, name: str, config: dict[str, Any]) -> Logger | Literal[False]:
-    """The Lightning logger of one run named ``name``: a silent ``WandbLogger`` (group = profile name, files under
-    ``$WANDB_DIR`` or ``<out_dir>/wandb``, ``config`` as the run's config), a ``CSVLogger`` under
+def open_logger(profile: Profile, out_dir: Path, name: str, config: dict[str, Any],
+                job_type: str | None = None) -> Logger | Literal[False]:
+    """The Lightning logger of one run named ``name``: a silent ``WandbLogger`` (group = profile name, job type =
+    ``job_type``, the leaderboard row, so the W&B UI groups a method's runs; files under ``$WANDB_DIR`` or
+    ``<out_dir>/wandb``, ``config`` as the run's config), a ``CSVLogger`` under
     ``<out_dir>/csv_logs``, or False (``runtime.logger`` none, W&B disabled, or the logger could not start: then a
     warning says so and the results are still written locally)."""
     rt = profile.runtime
@@ -51,7 +53,7 @@ def open_logger(profile: Profile, out_dir: Path, name: str, config: dict[str, An
             save_dir = Path(os.environ.get("WANDB_DIR") or out_dir / "wandb")
             save_dir.mkdir(parents=True, exist_ok=True)
             logger = WandbLogger(project=os.environ.get("WANDB_PROJECT") or rt.wandb_project, name=name,
-                                 group=profile.name, save_dir=str(save_dir),
+                                 group=profile.name, job_type=job_type, save_dir=str(save_dir),
                                  offline=wandb_mode(rt.wandb_mode) == "offline", config=config,
                                  settings=wandb.Settings(silent=True, console="off"))
             # Lightning always passes anonymous=None, which wandb 0.31 answers with a deprecation warning printed

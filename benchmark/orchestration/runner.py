@@ -354,7 +354,7 @@ class BenchmarkRunner:
             yardstick_directory=self.yardstick().directory.name,
             classifier_accuracy=self.yardstick().card["metrics"]["classifier_accuracy"])
         logger = open_logger(p, self.out_dir, f"{spec.label}-f{spec.forget_class}-s{spec.seed}",
-                             {"profile": to_jsonable(p), **rec.fields})
+                             {"profile": to_jsonable(p), **rec.fields}, job_type=spec.label)
         grid_path = self.grids_dir / f"{self.record_path(spec).stem.rsplit('__', 1)[0]}.png"
         with rec.capture(f"{spec.label} on forget class {spec.forget_class}"):
             L.seed_everything(spec.seed, verbose=False)
