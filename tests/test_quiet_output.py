@@ -42,3 +42,9 @@ def test_a_run_prints_no_third_party_noise(tmp_path, session_cache):
     for own in ("stage 1/4: data", "stage 4/4: unlearning and evaluation", "ga: recognised", "finished in"):
         assert own in output, f"{own!r} is missing: the suite's own progress must still show\n{output[-4000:]}"
     assert list((tmp_path / "wandb").rglob("*.wandb")), "W&B did not log: the test would not see its noise"
+    # what a user sees last: the page's path, then where the results are (issue 21)
+    last = output.strip().splitlines()[-2:]
+    page = tmp_path / "out" / "smoke" / "report.html"
+    assert last[0] == f"Page (open it in a browser): {page}" and page.is_file(), last
+    assert last[1].split("] ", 1)[1].startswith("finished in") and str(tmp_path / "out" / "smoke") in last[1], last
+    assert len(list((tmp_path / "wandb").rglob("run-*.wandb"))) == 3  # the original's run, GA's and the leaderboard's
