@@ -138,7 +138,9 @@ def table_html(data: TableData, table_id: str, runs: pd.DataFrame | None = None,
 
 def runs_template(folder: ResultsFolder, method: str) -> str:
     """The hidden block a click on ``method``'s row shows: its runs' scores and sample grids."""
-    runs = folder.runs[folder.runs["method"] == method] if "method" in folder.runs else folder.runs.iloc[:0]
+    if not {"method", "forget_class", "seed"} <= set(folder.runs.columns):
+        return f'<template id="runs-{_e(method)}"><p>no runs.csv beside the leaderboard</p></template>'
+    runs = folder.runs[folder.runs["method"] == method]
     columns = [(c, h) for c, h in RUN_COLUMNS if c in runs]
     rows, grids = [], []
     for r in runs.sort_values(["forget_class", "seed"]).to_dict("records"):
