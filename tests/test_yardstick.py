@@ -12,13 +12,14 @@ import torch
 
 from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.classifier import ClassifierTooWeakError
-from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.config import ConfigError, load_profile
 from unlearnbench.foundation.renderings import READABLE, UNREADABLE, readable_images, unreadable_images
 from unlearnbench.foundation.yardstick import (
     FILES,
     STRESS_IMAGES,
     YardstickMissingError,
     default_directory,
+    floor_failures,
     load_yardstick,
     noise_probes,
     noisy,
@@ -115,6 +116,19 @@ def test_floors_are_checked_on_load():
         load_yardstick(profile)
 
 
+def test_every_figure_below_its_floor_is_named_at_once_and_an_exempt_family_is_held_to_none():
+    card = json.loads((default_directory(load_profile("mnist").data) / "card.json").read_text())
+    profile = load_profile("mnist", ["classifier.min_readable=0.99", "classifier.min_unreadable=0.9999"])
+    failures = floor_failures(card["metrics"], profile.classifier)
+    below = {name for name, row in card["metrics"]["stress"]["readable"].items() if row["right"] < 0.99}
+    assert len(below) > 1 and all(any(f.startswith(f"stress: {n} read right") for f in failures) for n in below)
+    exempt = load_profile("mnist", ["classifier.min_readable=0.99", "classifier.min_unreadable=0.9999",
+                                    f"classifier.stress_exempt=[{sorted(below)[0]}]"])
+    assert len(floor_failures(card["metrics"], exempt.classifier)) == len(failures) - 1
+    with pytest.raises(ConfigError, match="not stress-card families"):
+        floor_failures(card["metrics"], load_profile("mnist", ["classifier.stress_exempt=[bold]"]).classifier)
+
+
 def test_the_stress_card_passes_its_floors_and_is_what_the_reader_reads(mnist):
     """Every family a person reads is read as the right class (>= 90 %), every junk family is unrecognisable
     (>= 95 %): the renderings the issue found misread (30 % contrast, inverted, thinned, a 3-pixel shift, a frame)
@@ -163,3 +177,10 @@ def test_the_yardstick_command_is_deterministic(tmp_path):
         train_yardstick(profile, tmp_path / "a")
     profile.classifier.directory = str(tmp_path / "a")
     assert load_yardstick(profile).fingerprint == first.fingerprint
+    # below a floor: nothing is written where runs look, the rejected networks and whole card are kept in the cache
+    strict = load_profile("smoke", [*overrides, "classifier.min_unreadable=1.01", f"runtime.cache_dir={tmp_path}"])
+    with pytest.raises(ClassifierTooWeakError, match=r"unrecognisable = .*\(classifier.min_unreadable\).* kept in"):
+        train_yardstick(strict, tmp_path / "c")
+    kept = tmp_path / "yardstick-rejected" / "c"
+    assert not (tmp_path / "c").exists() and json.loads((kept / "card.json").read_text())["rejected"]
+    assert (kept / FILES[1]).is_file()

@@ -118,6 +118,9 @@ class ClassifierConfig:
         min_readable: the reader's floor on every readable family of its stress card (share read as the right
             class; :mod:`unlearnbench.foundation.renderings`).
         min_unreadable: the reader's floor on every junk family of its stress card (share read as unrecognisable).
+        stress_exempt: stress-card families held to no floor (still measured and shown on the card): renderings
+            that do not keep the class of *this* data, e.g. strokes dilated 3×3 close the gap between trouser legs
+            at 16 px. Each must name a family of :mod:`unlearnbench.foundation.renderings`.
     """
 
     directory: str | None = None
@@ -134,6 +137,7 @@ class ClassifierConfig:
     min_unrecognisable: float = 0.9
     min_readable: float = 0.9
     min_unreadable: float = 0.95
+    stress_exempt: list[str] = field(default_factory=list)
 
 
 @dataclass

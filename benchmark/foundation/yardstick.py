@@ -167,29 +167,48 @@ def probe(yardstick: Yardstick, data: UnlearningDataModule) -> dict[str, list[in
             "reader": yardstick.reader.predict_logits(images).argmax(1).tolist()}
 
 
-def check_floors(metrics: dict, config: ClassifierConfig, where: Path) -> None:
-    """Refuse a yardstick below the profile's floors (names the figure, the floor and the fix)."""
+def floor_failures(metrics: dict, config: ClassifierConfig) -> list[str]:
+    """Every figure of a card below the profile's floors, as "figure = value, below the floor f (setting)"; the
+    stress families in ``config.stress_exempt`` are held to none. Raises ConfigError for an exemption that names
+    no family."""
     checks = [
         ("classifier_accuracy", config.min_accuracy, "classifier.min_accuracy"),
         ("reader_accuracy", config.min_accuracy, "classifier.min_accuracy"),
         (f"reader_accuracy_sigma{FLOOR_SIGMA:g}", config.min_noisy_accuracy, "classifier.min_noisy_accuracy"),
         ("reader_unrecognisable_gaussian_noise", config.min_unrecognisable, "classifier.min_unrecognisable"),
     ]
+    unknown = sorted(set(config.stress_exempt) - set(READABLE) - set(UNREADABLE))
+    if unknown:
+        raise ConfigError(f"classifier.stress_exempt names {unknown}, which are not stress-card families; the "
+                          f"families are {sorted(READABLE) + sorted(UNREADABLE)}")
     stress = metrics.get("stress", {})
+    exempt = set(config.stress_exempt)
     checks += [(f"stress: {name} read right", config.min_readable, "classifier.min_readable", row["right"])
-               for name, row in stress.get("readable", {}).items()]
+               for name, row in stress.get("readable", {}).items() if name not in exempt]
     checks += [(f"stress: {name} unrecognisable", config.min_unreadable, "classifier.min_unreadable",
-                row["unrecognisable"]) for name, row in stress.get("unreadable", {}).items()]
+                row["unrecognisable"]) for name, row in stress.get("unreadable", {}).items() if name not in exempt]
     if not stress and (config.min_readable > 0 or config.min_unreadable > 0):
         checks.append(("stress card", 1.0, "classifier.min_readable / min_unreadable", float("nan")))
+    failures = []
     for key, floor, setting, *given in checks:
         value = given[0] if given else metrics.get(key, float("nan"))
         if not value >= floor:
-            raise ClassifierTooWeakError(
-                f"the yardstick in {where} scores {key} = {value:.2%}, below the floor {floor:.2%} ({setting}): "
-                "scores read with it would not be trustworthy. Train a stronger one with `unlearnbench yardstick` "
-                "(more classifier.epochs / reader_epochs, another classifier.architecture), or lower the floor "
-                "knowingly.")
+            failures.append(f"{key} = {value:.2%}, below the floor {floor:.2%} ({setting})")
+    return failures
+
+
+def check_floors(metrics: dict, config: ClassifierConfig, where: Path) -> None:
+    """Refuse a yardstick below the profile's floors, naming every figure below its floor and the fix."""
+    failures = floor_failures(metrics, config)
+    if failures:
+        raise ClassifierTooWeakError(floor_message(where, failures))
+
+
+def floor_message(where: Path, failures: list[str]) -> str:
+    return (f"the yardstick in {where} scores {'; '.join(failures)}: scores read with it would not be trustworthy. "
+            "Train a stronger one with `unlearnbench yardstick` (more classifier.epochs / reader_epochs, another "
+            "classifier.architecture), or lower the floor knowingly (or exempt a stress family that does not keep "
+            "the class of this data: classifier.stress_exempt).")
 
 
 # -- the yardstick ------------------------------------------------------------------------------------------------
@@ -275,10 +294,12 @@ def train_yardstick(profile: Profile, directory: str | Path | None = None, overw
                                        transform=reader_batch(data.num_classes))
     seconds = time.perf_counter() - start
     metrics = measure(classifier, reader, data)
-    check_floors(metrics, cfg, directory)
+    failures = floor_failures(metrics, cfg)
+    final = directory if not failures else rejected_directory(profile, directory)
     from safetensors.torch import save_file
 
-    staging = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.new")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.with_name(f".{final.name}.{uuid.uuid4().hex}.new")
     with atomic_directory(staging) as tmp:
         for name, net in zip(FILES, (classifier, reader), strict=True):
             save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / name))
@@ -303,14 +324,25 @@ def train_yardstick(profile: Profile, directory: str | Path | None = None, overw
             "metrics": metrics,
             "floors": {"min_accuracy": cfg.min_accuracy, "min_noisy_accuracy": cfg.min_noisy_accuracy,
                        "noisy_floor_sigma": FLOOR_SIGMA, "min_unrecognisable": cfg.min_unrecognisable,
-                       "min_readable": cfg.min_readable, "min_unreadable": cfg.min_unreadable},
+                       "min_readable": cfg.min_readable, "min_unreadable": cfg.min_unreadable,
+                       "stress_exempt": list(cfg.stress_exempt)},
             "probe": probe(yardstick, data),
+            **({"rejected": failures} if failures else {}),
         }
         (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.{uuid.uuid4().hex}.old")
-        os.replace(directory, old)
+    if final.exists():
+        old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
+        os.replace(final, old)
         shutil.rmtree(old)
-    os.replace(staging, directory)
+    os.replace(staging, final)
+    if failures:
+        raise ClassifierTooWeakError(floor_message(directory, failures) + f" The rejected networks and their whole "
+                                     f"card (every figure of the stress card) are kept in {final}.")
     yardstick.card = card
     return yardstick
+
+
+def rejected_directory(profile: Profile, directory: Path) -> Path:
+    """Where a yardstick below its floors is kept for inspection, never loaded by a run: the cache's
+    ``yardstick-rejected/<folder name>``."""
+    return Path(profile.runtime.cache_dir).expanduser() / "yardstick-rejected" / directory.name
