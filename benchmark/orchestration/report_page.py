@@ -207,6 +207,13 @@ def _span(times: list[str]) -> str:
     return MISSING if not times else times[0] if len(times) == 1 else f"{times[0]} to {times[-1]}"
 
 
+def _document(title: str, body: str) -> str:
+    """The page shell shared by every page: title, inline style, heading, ``body``, inline script."""
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>unlearnbench: {_e(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>unlearnbench: {_e(title)}</h1>{body}"
+            f"<script>{SCRIPT}</script></body></html>\n")
+
+
 def _section(anchor: str, title: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>'
 
@@ -251,9 +258,7 @@ def page_html(yours: ResultsFolder, reference: ResultsFolder | None = None, refe
         *([("figure", "figure")] if figure.is_file() else []),
         *([("reference", "yours vs reference")] if reference is not None else []),
         ("protocol", "protocol"), ("guide", "reading guide")])
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>unlearnbench: {_e(profile)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>unlearnbench: {_e(profile)}</h1><nav>{nav}</nav>"
-            f"{''.join(sections)}<script>{SCRIPT}</script></body></html>\n")
+    return _document(profile, f"<nav>{nav}</nav>" + "".join(sections))
 
 
 def write_report_page(directory: str | Path, reference_dir: str | Path | None = None, title: str = "") -> Path:
@@ -285,11 +290,8 @@ def write_study_page(directory: str | Path, title: str, summary: TableData, prov
                 *([_section("points", "Each point's leaderboard page", f"<p>{links}</p>")] if links else []),
                 *([_section("figure", "Figures", figures)] if figures else []),
                 *([_section("report", "The study's report", f"<pre>{_e(report)}</pre>")] if report else [])]
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>unlearnbench: {_e(title)}</title>'
-            f"<style>{STYLE}</style></head><body><h1>unlearnbench: {_e(title)}</h1>{''.join(sections)}"
-            f"<script>{SCRIPT}</script></body></html>\n")
     path = directory / PAGE
-    write_text_atomic(path, page)
+    write_text_atomic(path, _document(title, "".join(sections)))
     return path
 
 
