@@ -2,12 +2,19 @@
 
 In one long process, memory an earlier run freed (allocator caches, kernel workspaces, one-off buffers of a code
 path's first use) is reused without growing the resident set, so the same run measured 0 or 48 MiB depending on
-the order of the grid. Here the runner spawns a child per run (``spawn``: a clean interpreter, safe with CUDA); the
+the order of the grid. Here the runner starts a child per run; the
 child loads the shared inputs (data, forget/retain sets, the cached original on the device), then runs
 :func:`unlearnbench.methods.registry.unlearn` inside its memory window (:mod:`unlearnbench.foundation.cost`), and
 hands back the unlearned weights, the outcome and its training curve (Lightning's ``CSVLogger``), which the parent
 replays into its own logger (W&B). Times are measured inside the child exactly as in-process; the start-up of the
 child is not. The child runs with a fixed glibc mmap threshold (see ``MALLOC_MMAP_THRESHOLD``).
+
+**Warm start** (issue 21). A fresh interpreter spends ~13 s importing torch, Lightning, diffusers and the suite
+before a run can start (measured on the 2-core CPU). Children are therefore forked from a *fork server*
+(``multiprocessing``'s ``forkserver``, started once per parent process) that has imported those modules
+(:data:`PRELOAD`) and done nothing else: each child is still a process that no earlier run has touched (no
+allocator cache, no kernel workspace, no CUDA context: the server never initialises CUDA), so the memory rule is
+unchanged, and it skips the imports. Where ``forkserver`` does not exist (Windows), children are spawned.
 """
 
 from __future__ import annotations
@@ -34,6 +41,20 @@ MODEL_FILE, OUTCOME_FILE, ERROR_FILE = "model.pt", "outcome.json", "error.txt"
 # 100.1-101.8 MiB. Lower thresholds were steadier still but slow: at 1 MiB every batch-128 activation of the mnist
 # UNet got its own mapping and Retrain's training took 620 s instead of 290 s.
 MALLOC_ENV, MALLOC_MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_", str(32 * 2**20)
+# What the fork server imports before it forks any child: the libraries every run imports, nothing that allocates.
+PRELOAD = ["torch", "lightning.pytorch", "diffusers", "unlearnbench.datasets", "unlearnbench.methods",
+           "unlearnbench.foundation.pretraining"]
+
+
+def child_context() -> multiprocessing.context.BaseContext:
+    """The ``forkserver`` context with :data:`PRELOAD` (``spawn`` where there is no fork server). The server starts
+    at the first child, with this process's environment then, glibc's mmap threshold included (set by
+    :func:`unlearn_isolated`), which its children inherit."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
 
 
 class IsolatedRunError(RuntimeError):
@@ -84,11 +105,11 @@ def unlearn_isolated(profile: Profile, pretrained: str | None, original: Conditi
     from unlearnbench.methods import UnlearningOutcome
 
     with tempfile.TemporaryDirectory(prefix="unlearnbench-run-") as workdir:
-        ctx = multiprocessing.get_context("spawn")
-        child = ctx.Process(target=_child, args=(profile, pretrained, method, forget_class, seed, dict(overrides),
-                                                 torch.get_num_threads(), bool(logger), workdir))
+        child = child_context().Process(target=_child, args=(profile, pretrained, method, forget_class, seed,
+                                                             dict(overrides), torch.get_num_threads(), bool(logger),
+                                                             workdir))
         saved = os.environ.get(MALLOC_ENV)
-        os.environ.setdefault(MALLOC_ENV, MALLOC_MMAP_THRESHOLD)  # read by glibc when the child starts
+        os.environ.setdefault(MALLOC_ENV, MALLOC_MMAP_THRESHOLD)  # read by glibc when the server/child starts
         try:
             child.start()
         finally:

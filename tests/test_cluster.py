@@ -14,6 +14,7 @@ import pandas as pd
 
 from unlearnbench.foundation.cache import cache_lock, load_or_build, write_text_atomic
 from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.trainer import worker_threads
 from unlearnbench.orchestration.cli import main
 from unlearnbench.orchestration.launcher import (
     LaunchOptions,
@@ -23,7 +24,6 @@ from unlearnbench.orchestration.launcher import (
     make_executor,
     stages,
     threads_of,
-    worker_threads,
 )
 from unlearnbench.orchestration.runner import BenchmarkRunner
 

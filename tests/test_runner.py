@@ -100,8 +100,8 @@ def test_bad_forget_class_is_refused(smoke_args, capsys):
 def test_a_profile_extends_another_and_states_only_what_it_changes(tmp_path):
     extended, base = load_profile("mnist-extended"), load_profile("mnist")
     assert extended.name == "mnist-extended" and "sa" in extended.unlearning.methods
-    assert (extended.data, extended.unet, extended.pretrain, extended.sampler) == (
-        base.data, base.unet, base.pretrain, base.sampler)  # the same original and sampler
+    assert (extended.data, extended.unet, extended.pretrain.recipe(), extended.sampler) == (
+        base.data, base.unet, base.pretrain.recipe(), base.sampler)  # the same original's recipe, same sampler
     full_attacks = {"relearn_steps": 100, "relearn_readings": [5, 10, 20, 50], "inversion_steps": 100,
                     "no_forget_steps": 100}  # the full attack set; the scores' protocol is otherwise the same
     assert extended.evaluation == dataclasses.replace(base.evaluation, **full_attacks)

@@ -40,6 +40,11 @@ class PretrainConfig:
             time) every this many steps into ``<cache entry>.checkpoints/``; an interrupted training resumes from it
             and the folder is removed once the model is cached (0 = off). Not part of the recipe: it does not change
             the trained model, so it is left out of every key (:meth:`recipe`).
+        committed: the name of a committed original model (``benchmark/originals/<name>/``) to load instead of
+            training one, used only when the recipe it records (data configuration and content, UNet, this
+            recipe, seed, recipe version) equals the profile's; otherwise the original is trained (and cached) as
+            usual. Such a model is keyed by its content, like a user's own (``--pretrained``), so every machine
+            starts from the same weights. Not part of the recipe (:meth:`recipe`).
     """
 
     steps: int = 3000
@@ -52,6 +57,7 @@ class PretrainConfig:
     ema_decay: float = 0.999
     label_dropout: float = 0.1
     checkpoint_every_n_steps: int = 500
+    committed: str | None = None
 
     def __post_init__(self) -> None:
         if self.checkpoint_every_n_steps < 0:
@@ -59,8 +65,10 @@ class PretrainConfig:
                              f"{self.checkpoint_every_n_steps}")
 
     def recipe(self) -> dict[str, Any]:
-        """The fields that define the trained model (every field but ``checkpoint_every_n_steps``): what keys hash."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checkpoint_every_n_steps"}
+        """The fields that define the trained model (all but ``checkpoint_every_n_steps`` and ``committed``): what
+        keys hash."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("checkpoint_every_n_steps", "committed")}
 
 
 @dataclass
@@ -238,6 +246,11 @@ class RuntimeConfig:
             depend on run order and are marked so).
         output_dir: where ``<profile>/`` results go; the default ``results/local`` is git-ignored. The committed
             reference results (``results/reference``) are read-only to the runner.
+        workers: runs computed at once by ``unlearnbench run`` (worker processes on this machine, each run still
+            measured in its own child process). On CPU each worker gets max(1, cores // workers) threads unless
+            ``num_threads`` is set (threads are part of every key; the number of workers is not: it changes no
+            score, only how much the runs' times contend, and the protocol line states it). On CUDA at most one
+            worker per visible GPU, each on its own.
     """
 
     accelerator: str = "auto"
@@ -252,8 +265,14 @@ class RuntimeConfig:
     wandb_mode: Literal["offline", "online", "disabled"] = "offline"
     wandb_project: str = "unlearnbench"
     progress: bool = True
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"runtime.workers must be >= 1, got {self.workers}")
+        if self.workers > 1 and self.devices > 1:
+            raise ValueError(f"runtime.workers={self.workers} with runtime.devices={self.devices}: give one of them "
+                             "(several runs at once, or one data-parallel fit at a time)")
         if self.devices < 1:
             raise ValueError(f"runtime.devices must be >= 1, got {self.devices}")
         if self.devices > 1 and self.strategy not in ("auto", "ddp_spawn"):

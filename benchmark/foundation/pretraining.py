@@ -11,6 +11,12 @@ entry that finds one resumes from it. Resuming on the same hardware and threads 
 depends only on (seed, step) (:class:`unlearnbench.datasets.datamodule.StepBatchSampler`) and the RNG that draws noise,
 timesteps, label dropout and UNet dropout is restored, so the resumed model equals the uninterrupted one bit for bit
 (``tests/test_resume.py``). On CUDA, non-deterministic kernels make either run differ anyway.
+
+**Committed originals.** A profile may name a committed original (``pretrain.committed``, a folder of
+:data:`ORIGINALS_ROOT` written by :meth:`ConditionalDiffusion.save` with the training's metadata). It is loaded
+instead of trained when the recipe it records equals the profile's (:func:`committed_original`), and is then
+identified by its content (:func:`original_identity`), so runs on any machine start from the same weights and a
+fresh clone skips the pretraining. ``tests/test_pinned_numbers.py`` pins that the recipe reproduces the weights.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveragi
 
 from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
-from unlearnbench.foundation.config import PretrainConfig, Profile
+from unlearnbench.foundation.config import ConfigError, PretrainConfig, Profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.foundation.provenance import (
+    PACKAGE_ROOT,
     code_fingerprint,
     directory_fingerprint,
     environment,
@@ -261,17 +268,59 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
     return load_or_build(directory, load, build)
 
 
+ORIGINALS_ROOT = PACKAGE_ROOT / "originals"  # committed original models (``pretrain.committed``)
+
+
+def committed_recipe(profile: Profile) -> dict[str, Any]:
+    """What a committed original must have been trained with to stand for the profile's: the fields of its
+    ``metadata.json`` that make the weights (never the hardware, library versions or code that trained it)."""
+    return to_jsonable({"recipe_version": RECIPE_VERSION, "data": profile.data, "data_fingerprint":
+                        data_fingerprint(profile), "unet": profile.unet, "pretrain": profile.pretrain.recipe(),
+                        "seed": profile.seed})
+
+
+def committed_original(profile: Profile) -> Path | None:
+    """The committed original named by ``pretrain.committed`` when its recorded recipe equals the profile's
+    (:func:`committed_recipe`), else ``None`` (the original is trained). A name with no such folder is a
+    ConfigError naming the folders there are."""
+    name = profile.pretrain.committed
+    if not name:
+        return None
+    directory = ORIGINALS_ROOT / name
+    if not (directory / "metadata.json").is_file():
+        there = sorted(p.name for p in ORIGINALS_ROOT.glob("*") if (p / "metadata.json").is_file())
+        raise ConfigError(f"pretrain.committed={name}: no committed original {directory} (committed: "
+                          f"{', '.join(there) or 'none'}); name one of them, or set pretrain.committed=null to train")
+    meta = json.loads((directory / "metadata.json").read_text())
+    meta["pretrain"] = {k: v for k, v in meta.get("pretrain", {}).items() if k != "checkpoint_every_n_steps"}
+    wanted = committed_recipe(profile)
+    return directory if all(meta.get(k) == v for k, v in wanted.items()) else None
+
+
+def original_source(profile: Profile, pretrained: str | None = None) -> str | None:
+    """Where the original is loaded from: the user's own directory, else the matching committed original
+    (:func:`committed_original`), else ``None``: trained and cached from the recipe."""
+    if pretrained:
+        return pretrained
+    committed = committed_original(profile)
+    return None if committed is None else str(committed)
+
+
 def original_identity(profile: Profile, pretrained: str | None = None) -> dict[str, str]:
-    """What identifies the original model in run keys without loading it: the content hash of the user's own
-    checkpoint directory, else the cache key of the trained one (:func:`diffusion_cache_key`: what makes its
-    weights; tests/test_pinned_numbers.py pins that the recipe reproduces them)."""
+    """What identifies the original model in run keys without loading it: the content hash of the directory it
+    is loaded from (the user's own or a committed one, :func:`original_source`), else the cache key of the trained
+    one (:func:`diffusion_cache_key`: what makes its weights; tests/test_pinned_numbers.py pins that the recipe
+    reproduces them)."""
+    pretrained = original_source(profile, pretrained)
     if pretrained:
         return {"pretrained": directory_fingerprint(pretrained)}
     return {"original": diffusion_cache_key(profile, None, profile.seed)}
 
 
 def load_original(profile: Profile, pretrained: str | None = None, logger=False) -> tuple[ConditionalDiffusion, dict]:
-    """The original model: the user's own checkpoint directory when given, else the cached/trained one."""
+    """The original model: the user's own checkpoint directory when given, else the matching committed one, else
+    the cached/trained one (:func:`original_source`)."""
+    pretrained = original_source(profile, pretrained)
     if pretrained:
         data = UnlearningDataModule(profile.data)
         model = ConditionalDiffusion.load(pretrained, num_classes=data.num_classes,

@@ -64,9 +64,26 @@ def quiet_lightning() -> Iterator[None]:
                 logging.getLogger(name).setLevel(level)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_threads(workers: int, cores: int | None = None) -> int:
+    """CPU threads for each of ``workers`` processes sharing this machine: max(1, cores // workers)."""
+    return max(1, (cores or available_cores()) // max(1, workers))
+
+
 def configure_threads(runtime: RuntimeConfig) -> None:
-    """Honour ``runtime.num_threads`` (or ``UNLEARNBENCH_THREADS``) for CPU runs."""
+    """Honour ``runtime.num_threads`` (or ``UNLEARNBENCH_THREADS``); without either, ``runtime.workers`` > 1 gives
+    every process :func:`worker_threads` threads, so that the workers share the machine instead of each using all
+    of it (two workers on 2 cores: 1 thread each)."""
     n = runtime.num_threads or int(os.environ.get("UNLEARNBENCH_THREADS", "0") or 0)
+    if n <= 0 and runtime.workers > 1:
+        n = worker_threads(runtime.workers)
     if n > 0:
         torch.set_num_threads(n)
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from unlearnbench.foundation.config import load_profile
+from unlearnbench.foundation.trainer import worker_threads
 
 
 @dataclass
@@ -118,19 +119,6 @@ def run_job(profile: str, overrides: list[str], pretrained: str | None, force: b
 
 
 # -- settings of the jobs -------------------------------------------------------------------------------------------
-def available_cores() -> int:
-    """The CPU cores this process may use (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def worker_threads(workers: int, cores: int | None = None) -> int:
-    """CPU threads per local job: max(1, cores // workers)."""
-    return max(1, (cores or available_cores()) // max(1, workers))
-
-
 def job_overrides(profile: str, overrides: list[str], options: LaunchOptions) -> list[str]:
     """The user's overrides, plus absolute output and cache folders (every job finds the same ones whatever its
     working directory) and the jobs' CPU thread count unless the user set one (profile, ``--set`` or
@@ -143,6 +131,8 @@ def job_overrides(profile: str, overrides: list[str], options: LaunchOptions) ->
         threads = worker_threads(options.workers or 1) if options.executor == "local" else options.cpus_per_job
         if threads:
             extra.append(f"runtime.num_threads={threads}")
+    if options.executor == "local":  # each job computes one run; its record says how many ran beside it
+        extra.append(f"runtime.workers={options.workers or 1}")
     return [*overrides, *extra]
 
 

@@ -43,7 +43,13 @@ from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.cache import cache_lock, config_hash, load_or_build, to_jsonable, write_json_atomic
 from unlearnbench.foundation.config import ConfigError, Profile, load_profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
-from unlearnbench.foundation.pretraining import data_fingerprint, diffusion_dir, load_original, original_identity
+from unlearnbench.foundation.pretraining import (
+    data_fingerprint,
+    diffusion_dir,
+    load_original,
+    original_identity,
+    original_source,
+)
 from unlearnbench.foundation.provenance import (
     code_fingerprint,
     environment,
@@ -90,6 +96,17 @@ class RunSpec:
     key: str = ""
     method_config: dict[str, Any] = field(default_factory=dict)
     method_identity: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Workspace:
+    """What the runs of one process share (:meth:`BenchmarkRunner.workspace`)."""
+
+    data: UnlearningDataModule
+    original: ConditionalDiffusion
+    evaluator: Any
+    device: torch.device
+    context: dict[str, Any]
 
 
 class BenchmarkRunner:
@@ -259,25 +276,29 @@ class BenchmarkRunner:
         yardstick = self.yardstick()
         stages.end(yardstick_summary(yardstick))
 
-        stages.begin("original model" + (f" from {self.pretrained}" if self.pretrained else ""))
+        source = original_source(p, self.pretrained)
+        stages.begin("original model" + (f" from {source}" if source else ""))
         original, orig_meta = load_original(p, self.pretrained)
-        if self.pretrained:
+        if source:
             stages.end(f"loaded (weights {orig_meta['weights']})")
         else:
             stages.end(f"{'cached' if orig_meta.get('cache_hit') else 'trained'} "
                        f"(training took {orig_meta.get('train_seconds', '?')} s)")
 
         stages.begin(f"unlearning and evaluation: {len(todo)} runs")
-        device = self.device
-        evaluator = self.evaluator(yardstick, data, device)
-        context = {"hardware": hardware(device), "original_weights": tensors_hash(original.state_dict().items())}
-        for i, spec in enumerate(todo, 1):
-            stages.say(f"run {i}/{len(todo)}: {spec.label}, forget class {spec.forget_class} "
-                       f"({data.class_names[spec.forget_class]}), seed {spec.seed} [{spec.key}]")
-            record = load_or_build(self.locks_dir / self.record_path(spec).name,
-                                   lambda s=spec: self._finished(s),
-                                   lambda s=spec: self.run_one(s, original, data, evaluator, device, context))
-            stages.say(f"  {spec.label}: " + _summary(record))
+        workers = self.workers_for(len(todo))
+        if workers > 1:
+            from unlearnbench.orchestration.pool import run_in_workers
+
+            stages.say(f"{workers} runs at once (runtime.workers), {torch.get_num_threads()} CPU thread(s) each; "
+                       "Retrain first")
+            run_in_workers(self, todo, workers, stages, data.class_names)
+        else:
+            workspace = self.workspace(data, original)
+            for i, spec in enumerate(todo, 1):
+                stages.say(self.run_line(i, len(todo), spec, data.class_names))
+                record = self.compute(spec, workspace)
+                stages.say(f"  {spec.label}: " + run_summary(record))
         stages.end(f"{len(todo)} runs")
 
         if keys is not None:
@@ -288,6 +309,33 @@ class BenchmarkRunner:
         log_leaderboard(p, self.out_dir, records, protocol)
         stages.say(f"finished in {format_seconds(stages.elapsed())}; results in {self.out_dir}")
         return records
+
+    def workers_for(self, runs: int) -> int:
+        """How many runs to compute at once: ``runtime.workers``, at most one per run and, on CUDA, one per GPU."""
+        workers = min(self.profile.runtime.workers, runs)
+        if self.device.type == "cuda":
+            workers = min(workers, torch.cuda.device_count())
+        return max(1, workers)
+
+    def workspace(self, data: UnlearningDataModule, original: ConditionalDiffusion) -> Workspace:
+        """What every run of this process shares: the data, the original, the one evaluator, the device and the
+        record's context (hardware, the original's weight hash)."""
+        device = self.device
+        return Workspace(data=data, original=original, evaluator=self.evaluator(self.yardstick(), data, device),
+                         device=device, context={"hardware": hardware(device),
+                                                 "original_weights": tensors_hash(original.state_dict().items())})
+
+    @staticmethod
+    def run_line(index: int, total: int, spec: RunSpec, class_names: list[str]) -> str:
+        """``run i/N: <row>, forget class c (name), seed s [key]``."""
+        return (f"run {index}/{total}: {spec.label}, forget class {spec.forget_class} "
+                f"({class_names[spec.forget_class]}), seed {spec.seed} [{spec.key}]")
+
+    def compute(self, spec: RunSpec, ws: Workspace) -> dict:
+        """One run under its lock (``<output>/.locks/``), unless another worker wrote its record meanwhile; returns
+        the record."""
+        return load_or_build(self.locks_dir / self.record_path(spec).name, lambda: self._finished(spec),
+                             lambda: self.run_one(spec, ws.original, ws.data, ws.evaluator, ws.device, ws.context))
 
     def _finished(self, spec: RunSpec) -> dict | None:
         """The run's ``ok`` record if another worker wrote it meanwhile (``None`` with ``force``)."""
@@ -330,8 +378,9 @@ class BenchmarkRunner:
                 f"unlearning budget {p.unlearning.steps} steps at batch {p.unlearning.batch_size}; "
                 f"label dropout on forget/retain passes: {dropout_text or 'n/a'}; "
                 f"forget classes {p.unlearning.forget_classes}, seeds {p.unlearning.seeds}; "
-                f"precision {p.runtime.precision}; hardware {hardware_label(hardware(self.device))}; "
-                f"code {code or code_fingerprint()}.")
+                f"precision {p.runtime.precision}; hardware {hardware_label(hardware(self.device))}"
+                + (f", {p.runtime.workers} runs at once" if p.runtime.workers > 1 else "")
+                + f"; code {code or code_fingerprint()}.")
 
     # -- one run -----------------------------------------------------------------------------------------------
     def run_one(self, spec: RunSpec, original: ConditionalDiffusion, data: UnlearningDataModule, evaluator,
@@ -347,7 +396,7 @@ class BenchmarkRunner:
             method_config=spec.method_config, unlearning_steps=p.unlearning.steps if spec.method != ORIGINAL else 0,
             batch_size=p.unlearning.batch_size, precision=p.runtime.precision, hardware=context["hardware"],
             forget_class=spec.forget_class, forget_class_name=data.class_names[spec.forget_class],
-            world_size=p.runtime.devices,
+            world_size=p.runtime.devices, workers=p.runtime.workers,
             per_device_batch_size=per_device_batch(p.unlearning.batch_size, p.runtime.devices,
                                                    "unlearning.batch_size"),
             device=str(device), original_weights=context["original_weights"],
@@ -391,12 +440,18 @@ class BenchmarkRunner:
 
     def excess_over_retrain(self, spec: RunSpec, attacks: dict) -> dict:
         """Each attack score minus Retrain's under the same attack (same forget class and seed), when Retrain's
-        record is already written (the plan runs Retrain first; the leaderboard recomputes it from the records
-        either way), with the key of that Retrain record."""
+        record is written (the plan runs Retrain first; the leaderboard recomputes it from the records either way),
+        with the key of that Retrain record. A Retrain run that another worker is computing is waited for (its
+        lock), so a plan's records do not depend on how many runs it computed at once."""
         retrain = next((s for s in self.plan_cache if s.method == "retrain" and s.forget_class == spec.forget_class
                         and s.seed == spec.seed), None)
-        reference = load_record(self.record_path(retrain)) if retrain is not None else {}
-        if reference.get("status") != "ok" or spec.method == "retrain":
+        if retrain is None or spec.method == "retrain":
+            return {}
+        reference = load_record(self.record_path(retrain))
+        if reference.get("status") != "ok":
+            with cache_lock(self.locks_dir / self.record_path(retrain).name):  # free unless Retrain is running
+                reference = load_record(self.record_path(retrain))
+        if reference.get("status") != "ok":
             return {}
         from unlearnbench.metrics.relearning import curve_excess
 
@@ -558,7 +613,7 @@ def check_output_dir(out_dir: Path) -> None:
     check_writable(out_dir, "runtime.output_dir / --output-dir")
 
 
-def _summary(record: dict) -> str:
+def run_summary(record: dict) -> str:
     if record.get("status") != "ok":
         return f"FAILED ({record.get('error')})"
     relearned = (f", relearned up to {record['relearn_max']:.1%}" if "relearn_max" in record else "")

@@ -44,8 +44,8 @@ from unlearnbench.orchestration.runner import ORIGINAL, BenchmarkRunner
 NOT_SCORES = {"peak_memory_mb", "memory_kind", "started_at", "finished_at", "hostname", "hardware", "device",
               "code_fingerprint", "module_hashes", "run_key", "protocol_key", "grid_path", "method_code",
               "method_source", "schema", "cached", "traceback", "error", "world_size", "per_device_batch_size",
-              "profile", "original_weights", "yardstick_directory", "status", "method_version", "protocol_version",
-              "recipe_version", "precision", "eval_seed"}
+              "profile", "workers", "original_weights", "yardstick_directory", "status", "method_version",
+              "protocol_version", "recipe_version", "precision", "eval_seed"}
 # Derived from another record (Retrain's, present when the run was written): the rerun of a few rows has no Retrain
 # to compare with, and the leaderboard recomputes them from the records either way.
 DERIVED = {"retrain_run_key", "relearn_excess", "inversion_excess", "no_forget_data_excess", "null_excess"}
