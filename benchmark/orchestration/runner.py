@@ -15,6 +15,9 @@ A rerun skips runs whose record exists with that key and status ``ok`` (a failed
 recomputes. The leaderboard shows exactly the records of the current plan;
 records of other keys in the same folder are counted and reported as skipped, never averaged in.
 
+Several runs at once (``runtime.workers`` = N > 1): N worker processes each compute runs exactly as the serial loop
+(:mod:`unlearnbench.orchestration.pool`); Retrain first, records identical to one run at a time.
+
 Several devices (``runtime.devices`` = N > 1): every *fit* (pretraining, Retrain, each method) runs data-parallel in
 N spawned workers (``ddp_spawn``) with the profile's global batch split over them, while this runner stays one
 process, the one that plays global rank 0: it alone plans, evaluates, writes records, tables, grids and W&B logs,
@@ -518,8 +521,8 @@ def publish(runner: BenchmarkRunner, reference_root: Path = REFERENCE_ROOT, sour
     _, specs = runner.validate()
     if source is None:
         records, _ = runner.load_records(specs)
-        src_dir, original = runner.out_dir, Path(runner.pretrained) if runner.pretrained else diffusion_dir(
-            runner.profile)
+        shipped = original_source(runner.profile, runner.pretrained)  # yours, or the committed one, else trained
+        src_dir, original = runner.out_dir, Path(shipped) if shipped else diffusion_dir(runner.profile)
         paths = [runner.record_path(s) for s in specs]
     else:
         src_dir = Path(source)
