@@ -13,8 +13,9 @@ Order: Retrain runs first (they are the longest, and every other run's attack ex
 record: a run that finishes while its Retrain is still being computed waits for that record,
 :meth:`~unlearnbench.orchestration.runner.BenchmarkRunner.excess_over_retrain`).
 
-Measured on the default ``mnist`` profile's training step (2-core CPU, batch 128): one process with 2 threads
-0.224 s per step; two single-thread processes at once 0.313 s per step each, i.e. 1.43x the throughput.
+Measured on the default ``mnist`` profile's UNet (2-core CPU, batch 128): a bare training step takes 0.224 s in one
+2-thread process and 0.313 s in each of two single-thread processes at once (1.43x the throughput); Lightning's
+training 1.33x; two Retrains side by side in ``make bench`` 1.2x (README, "Two runs at once").
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def worker_profile(profile: Profile) -> Profile:
 
 def run_in_workers(runner: BenchmarkRunner, todo: list[RunSpec], workers: int, stages: StageLog,
                    class_names: list[str]) -> None:
-    """Compute ``todo`` on ``workers`` worker processes, Retrain first, printing a line when each run starts and
+    """Compute ``todo`` (in its order) on ``workers`` worker processes, printing a line when each run starts and
     one with its scores when it ends. A worker that dies (not a failed run, which is recorded as failed) stops the
     plan with a RuntimeError; records already written are kept, and a rerun resumes."""
     from unlearnbench.orchestration.runner import run_summary
@@ -75,18 +76,17 @@ def run_in_workers(runner: BenchmarkRunner, todo: list[RunSpec], workers: int, s
         ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(workers)]
         for gpu in ids[:workers]:
             gpu_slots.put(gpu)
-    order = sorted(todo, key=lambda s: s.method != "retrain")  # stable: Retrain first, then the plan's order
-    number = {s.key: i for i, s in enumerate(order, 1)}
+    number = {s.key: i for i, s in enumerate(todo, 1)}  # ``todo`` is in the runner's order: Retrain first
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
                              initargs=(worker_profile(runner.profile), runner.pretrained, runner.force,
                                        gpu_slots)) as pool:
-        upcoming = list(order)
+        upcoming = list(todo)
         running: dict[Future, RunSpec] = {}
         try:
             while upcoming or running:
                 while upcoming and len(running) < workers:
                     spec = upcoming.pop(0)
-                    stages.say(runner.run_line(number[spec.key], len(order), spec, class_names))
+                    stages.say(runner.run_line(number[spec.key], len(todo), spec, class_names))
                     running[pool.submit(_compute, spec.key)] = spec
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:

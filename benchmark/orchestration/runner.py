@@ -289,6 +289,7 @@ class BenchmarkRunner:
                        f"(training took {orig_meta.get('train_seconds', '?')} s)")
 
         stages.begin(f"unlearning and evaluation: {len(todo)} runs")
+        todo = run_order(todo)
         workers = self.workers_for(len(todo))
         if workers > 1:
             from unlearnbench.orchestration.pool import run_in_workers
@@ -470,6 +471,12 @@ class BenchmarkRunner:
     def load_records(self, specs: list[RunSpec]) -> tuple[list[dict], int]:
         """(the records of the current plan, how many other records the runs folder holds: never shown)."""
         return select_records(self.runs_dir, {s.key for s in specs})
+
+
+def run_order(specs: list[RunSpec]) -> list[RunSpec]:
+    """The order runs are computed in, one or several at a time: every Retrain first (the longest runs, and every
+    other run's attack excess is read against its Retrain's record), then the plan's order."""
+    return sorted(specs, key=lambda s: s.method != "retrain")
 
 
 def make_runner(profile: str, overrides: list[str] | None = None, pretrained: str | None = None,
