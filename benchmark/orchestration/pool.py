@@ -71,10 +71,10 @@ def run_in_workers(runner: BenchmarkRunner, todo: list[RunSpec], workers: int, s
     ctx = multiprocessing.get_context("spawn")
     gpu_slots = None
     if runner.device.type == "cuda":
+        from unlearnbench.orchestration.launcher import local_gpus
+
         gpu_slots = ctx.Queue()
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else [str(i) for i in range(workers)]
-        for gpu in ids[:workers]:
+        for gpu in local_gpus()[:workers]:  # the launcher's rule: CUDA_VISIBLE_DEVICES' indices, else every GPU
             gpu_slots.put(gpu)
     number = {s.key: i for i, s in enumerate(todo, 1)}  # ``todo`` is in the runner's order: Retrain first
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
