@@ -24,13 +24,15 @@ Options and defaults (``Config``):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
-from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod
+from unlearnbench.methods.base import Batch, MethodConfig, UnlearningMethod, UnlearningOutcome
 from unlearnbench.methods.registry import register_method
 
 
@@ -56,6 +58,13 @@ class ESD(UnlearningMethod):
 
     def needs_retain(self) -> bool:
         return False
+
+    def run(self, logger: Any = False) -> UnlearningOutcome:
+        """The shared fine-tuning run, without Lightning's warning that ε*'s modules are in eval mode at the start
+        of training: the frozen original is kept in eval mode on purpose."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+            return super().run(logger)
 
     @torch.no_grad()
     def target(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

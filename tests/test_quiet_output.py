@@ -48,3 +48,23 @@ def test_a_run_prints_no_third_party_noise(tmp_path, session_cache):
     assert last[0] == f"Page (open it in a browser): {page}" and page.is_file(), last
     assert last[1].split("] ", 1)[1].startswith("finished in") and str(tmp_path / "out" / "smoke") in last[1], last
     assert len(list((tmp_path / "wandb").rglob("run-*.wandb"))) == 3  # the original's run, GA's and the leaderboard's
+
+
+def test_the_progress_bar_of_a_step_bounded_fit_shows_no_negative_epoch_count():
+    """Lightning's Rich bar printed "Epoch 5/-2" for the suite's fits (``max_epochs=-1``): the bar says "Epoch 5"."""
+    import dataclasses
+    import importlib.util
+
+    from lightning.pytorch.callbacks import ProgressBar
+
+    from unlearnbench.foundation.config import RuntimeConfig
+    from unlearnbench.foundation.trainer import StepBoundRichProgressBar, build_trainer
+
+    trainer = build_trainer(dataclasses.replace(RuntimeConfig(), progress=True, accelerator="cpu"), max_steps=3)
+    bars = [c for c in trainer.callbacks if isinstance(c, ProgressBar)]
+    assert len(bars) == 1, bars
+    if importlib.util.find_spec("rich") is not None:  # Lightning's bar is Rich's where Rich is installed
+        assert isinstance(bars[0], StepBoundRichProgressBar)
+        assert bars[0]._get_train_description(5) == "Epoch 5"
+    quiet = build_trainer(dataclasses.replace(RuntimeConfig(), progress=False, accelerator="cpu"), max_steps=3)
+    assert not [c for c in quiet.callbacks if isinstance(c, ProgressBar)]

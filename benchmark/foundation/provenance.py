@@ -35,6 +35,15 @@ PACKAGE_FOLDERS: dict[str, Path] = {"unlearnbench": PACKAGE_ROOT, "unlearnbench.
                                     "unlearnbench.metrics": ROOT / "metrics", "unlearnbench.methods": ROOT / "methods"}
 
 
+def checkout_path(path: str | Path) -> str:
+    """``path`` relative to the checkout when it lies inside it (what a page that may be committed shows: no
+    machine's absolute path), else as given."""
+    try:
+        return Path(path).resolve().relative_to(ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def file_hash(path: str | Path, length: int = 16) -> str:
     """sha256 of one file's bytes (``length`` hex digits; 64 for the whole digest)."""
     h = hashlib.sha256()

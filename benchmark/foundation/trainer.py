@@ -19,7 +19,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from unlearnbench.foundation.config import ConfigError, RuntimeConfig
@@ -135,6 +135,23 @@ def fitted_steps(trainer: L.Trainer) -> int:
     return int(trainer.callback_metrics.get(STEPS_METRIC, trainer.global_step))
 
 
+class StepBoundRichProgressBar(RichProgressBar):
+    """Lightning's Rich bar with the epoch shown as "Epoch N": the suite's fits are bounded by steps
+    (``max_epochs=-1``), for which the stock bar printed "Epoch N/-2"."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return f"Epoch {current_epoch}"
+
+
+def progress_bar() -> Callback:
+    """The fits' progress bar: :class:`StepBoundRichProgressBar` where Rich is installed, else Lightning's tqdm bar
+    (Lightning's own choice between the two)."""
+    try:
+        return StepBoundRichProgressBar()
+    except ModuleNotFoundError:
+        return TQDMProgressBar()
+
+
 class QuietTrainer(L.Trainer):
     """A Lightning Trainer whose ``fit`` runs under :func:`quiet_lightning` (in this process; spawned workers are
     silenced by :class:`FitReport`)."""
@@ -173,7 +190,7 @@ def build_trainer(
             max_epochs=-1,
             gradient_clip_val=grad_clip,
             gradient_clip_algorithm="norm",
-            callbacks=[FitReport(), *(callbacks or [])],
+            callbacks=[FitReport(), *([progress_bar()] if runtime.progress else []), *(callbacks or [])],
             logger=logger,
             enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks or []),
             use_distributed_sampler=use_distributed_sampler,

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from unlearnbench.foundation.cache import write_text_atomic
+from unlearnbench.foundation.provenance import checkout_path
 from unlearnbench.orchestration.leaderboard import (
     INTERVALS_TITLE,
     MISSING,
@@ -270,7 +271,7 @@ def write_report_page(directory: str | Path, reference_dir: str | Path | None = 
     if reference_dir is not None and (Path(reference_dir) / "leaderboard.json").is_file() \
             and Path(reference_dir).resolve() != directory.resolve():
         reference = ResultsFolder.read(reference_dir)
-        line = f"Reference: {reference_dir}. " + reference_status(reference_dir) + "."
+        line = f"Reference: {checkout_path(reference_dir)}. " + reference_status(reference_dir) + "."
     path = directory / PAGE
     write_text_atomic(path, page_html(yours, reference, line, title))
     return path
