@@ -135,21 +135,35 @@ def fitted_steps(trainer: L.Trainer) -> int:
     return int(trainer.callback_metrics.get(STEPS_METRIC, trainer.global_step))
 
 
-class StepBoundRichProgressBar(RichProgressBar):
+class _WithoutVersionNumber:
+    """A progress bar mixin that drops Lightning's ``v_num`` (the logger's version, always 0 in a run's own folder)
+    from the bar's metrics: the bar shows the fit's loss only."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+class StepBoundRichProgressBar(_WithoutVersionNumber, RichProgressBar):
     """Lightning's Rich bar with the epoch shown as "Epoch N": the suite's fits are bounded by steps
-    (``max_epochs=-1``), for which the stock bar printed "Epoch N/-2"."""
+    (``max_epochs=-1``), for which the stock bar printed "Epoch N/-2"; no ``v_num``."""
 
     def _get_train_description(self, current_epoch: int) -> str:
         return f"Epoch {current_epoch}"
 
 
+class QuietTQDMProgressBar(_WithoutVersionNumber, TQDMProgressBar):
+    """Lightning's tqdm bar without ``v_num`` (where Rich is not installed)."""
+
+
 def progress_bar() -> Callback:
-    """The fits' progress bar: :class:`StepBoundRichProgressBar` where Rich is installed, else Lightning's tqdm bar
+    """The fits' progress bar: :class:`StepBoundRichProgressBar` where Rich is installed, else the tqdm bar
     (Lightning's own choice between the two)."""
     try:
         return StepBoundRichProgressBar()
     except ModuleNotFoundError:
-        return TQDMProgressBar()
+        return QuietTQDMProgressBar()
 
 
 class QuietTrainer(L.Trainer):
