@@ -88,6 +88,29 @@ def configure_threads(runtime: RuntimeConfig) -> None:
         torch.set_num_threads(n)
 
 
+# torch's own choice of CPU threads for this process, read before any configure_threads: what a stage that runs
+# alone uses when nothing else is asked for
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def serial_threads(runtime: RuntimeConfig) -> int:
+    """CPU threads of a stage that runs alone, never beside other runs (the original's pretraining, the
+    yardstick): ``runtime.num_threads`` or ``UNLEARNBENCH_THREADS``, else torch's default for this process. Unlike
+    :func:`configure_threads`, ``runtime.workers`` does not apply: no other run shares the machine then."""
+    return runtime.num_threads or int(os.environ.get("UNLEARNBENCH_THREADS", "0") or 0) or _DEFAULT_THREADS
+
+
+@contextmanager
+def serial_stage(runtime: RuntimeConfig) -> Iterator[None]:
+    """Compute on :func:`serial_threads` threads for the duration, then restore the process's count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(serial_threads(runtime))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def per_device_batch(batch_size: int, world_size: int, what: str) -> int:
     """The per-device share of the global ``batch_size`` on ``world_size`` devices; ConfigError if it does not
     divide (the global batch is part of the recipe and the equal budget, so it must not change with the device
