@@ -54,8 +54,10 @@ def test_the_progress_bar_of_a_step_bounded_fit_shows_no_negative_epoch_count():
     """Lightning's Rich bar printed "Epoch 5/-2" for the suite's fits (``max_epochs=-1``): the bar says "Epoch 5"."""
     import dataclasses
     import importlib.util
+    import tempfile
 
     from lightning.pytorch.callbacks import ProgressBar
+    from lightning.pytorch.loggers import CSVLogger
 
     from unlearnbench.foundation.config import RuntimeConfig
     from unlearnbench.foundation.trainer import StepBoundRichProgressBar, build_trainer
@@ -66,5 +68,12 @@ def test_the_progress_bar_of_a_step_bounded_fit_shows_no_negative_epoch_count():
     if importlib.util.find_spec("rich") is not None:  # Lightning's bar is Rich's where Rich is installed
         assert isinstance(bars[0], StepBoundRichProgressBar)
         assert bars[0]._get_train_description(5) == "Epoch 5"
+    # the bar shows the fit's own figures, not the logger's version number (Lightning's own bar would)
+    with tempfile.TemporaryDirectory() as folder:
+        logged = build_trainer(dataclasses.replace(RuntimeConfig(), progress=True, accelerator="cpu"), max_steps=3,
+                               logger=CSVLogger(folder))
+        bar = next(c for c in logged.callbacks if isinstance(c, ProgressBar))
+        assert "v_num" in ProgressBar.get_metrics(bar, logged, None)
+        assert "v_num" not in bar.get_metrics(logged, None)
     quiet = build_trainer(dataclasses.replace(RuntimeConfig(), progress=False, accelerator="cpu"), max_steps=3)
     assert not [c for c in quiet.callbacks if isinstance(c, ProgressBar)]

@@ -11,9 +11,14 @@ import torch
 
 from unlearnbench.foundation.config import ConfigError, RuntimeConfig, load_profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
-from unlearnbench.foundation.pretraining import ORIGINALS_ROOT, committed_original, original_identity
+from unlearnbench.foundation.pretraining import (
+    ORIGINALS_ROOT,
+    committed_original,
+    diffusion_cache_key,
+    original_identity,
+)
 from unlearnbench.foundation.provenance import directory_fingerprint, tensors_hash
-from unlearnbench.foundation.trainer import configure_threads, worker_threads
+from unlearnbench.foundation.trainer import configure_threads, serial_stage, serial_threads, worker_threads
 from unlearnbench.methods.isolation import PRELOAD, child_context
 from unlearnbench.orchestration.runner import BenchmarkRunner
 from unlearnbench.orchestration.verify import compare
@@ -62,6 +67,31 @@ def test_workers_share_the_cores_and_refuse_what_cannot_mix(monkeypatch):
         RuntimeConfig(workers=0)
     with pytest.raises(ValueError, match="give one of them"):
         RuntimeConfig(workers=2, devices=2)
+
+
+def test_the_original_is_trained_and_keyed_alone_beside_workers(monkeypatch):
+    """With runs at once the runner's process computes on a worker's threads, but the original is pretrained alone
+    before the runs start: on torch's default threads (or the user's count), and keyed with that count whatever the
+    process's count is when a key is made (a run key made in a one-thread worker names the same original). Retrain,
+    trained inside a worker, keeps the worker's count in its key."""
+    monkeypatch.delenv("UNLEARNBENCH_THREADS", raising=False)
+    profile = load_profile("smoke", ["runtime.workers=2", "pretrain.committed=null"])
+    before = torch.get_num_threads()
+    try:
+        originals, retrains = set(), set()
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            originals.add(json.dumps(original_identity(profile)))
+            retrains.add(diffusion_cache_key(profile, [1, 2, 3], 0))
+            with serial_stage(profile.runtime):
+                assert torch.get_num_threads() == serial_threads(profile.runtime)
+            assert torch.get_num_threads() == n  # restored
+        assert len(originals) == 1 and len(retrains) == 3
+        assert serial_threads(profile.runtime) == serial_threads(RuntimeConfig())  # workers do not apply
+        assert serial_threads(load_profile("smoke", ["runtime.workers=2", "runtime.num_threads=1"]).runtime) == 1
+    finally:
+        torch.set_num_threads(before)
+
 
 
 def test_children_start_from_a_warm_fork_server():

@@ -25,6 +25,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ from unlearnbench.foundation.trainer import (
     is_global_zero,
     per_device_batch,
     pick_device,
+    serial_stage,
+    serial_threads,
 )
 
 
@@ -221,8 +224,11 @@ def diffusion_cache_key(profile: Profile, classes: Sequence[int] | None, seed: i
     """What makes the model, and nothing else: ``RECIPE_VERSION``, the data configuration and content, UNet,
     recipe, classes, seed and the environment (device, threads, precision, library versions, the device count when
     > 1). Not the code that loads, locks or configures (a refactor retrains nothing), nor
-    ``pretrain.checkpoint_every_n_steps`` (it does not change the model)."""
-    env = environment(pick_device(profile.runtime), profile.runtime.precision)
+    ``pretrain.checkpoint_every_n_steps`` (it does not change the model). The original (``classes`` None) is
+    trained alone, on :func:`serial_threads` threads also when runs go on beside each other (``runtime.workers``),
+    and keyed with that count."""
+    threads = serial_threads(profile.runtime) if classes is None else None
+    env = environment(pick_device(profile.runtime), profile.runtime.precision, threads)
     parallel = data_parallel(profile.runtime)  # empty on one device: single-device keys are unchanged
     return config_hash(RECIPE_VERSION, profile.data, data_fingerprint(profile), profile.unet,
                        profile.pretrain.recipe(), None if classes is None else sorted(classes), seed, env,
@@ -258,7 +264,8 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
 
     def build() -> tuple[ConditionalDiffusion, dict, Path]:
         checkpoints = checkpoint_dir_of(directory)
-        model, meta = train_diffusion(profile, classes, seed, logger=logger, checkpoint_dir=checkpoints)
+        with serial_stage(profile.runtime) if classes is None else nullcontext():
+            model, meta = train_diffusion(profile, classes, seed, logger=logger, checkpoint_dir=checkpoints)
         if is_global_zero():
             with atomic_directory(directory) as tmp:
                 model.save(tmp, to_jsonable(meta))

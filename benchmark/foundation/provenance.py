@@ -194,12 +194,15 @@ def hardware_label(hw: dict[str, Any]) -> str:
     return f"{hw.get('device_type')}: {hw.get('device_name')}"
 
 
-def environment(device: Any, precision: str) -> dict[str, Any]:
+def environment(device: Any, precision: str, threads: int | None = None) -> dict[str, Any]:
     """The part of every key that is not configuration: device type/name, CPU threads, precision, libraries.
 
     The CPU model is part of it on CPU (times and low-order bits differ between CPUs); the platform string and
-    the core count are recorded but not keyed.
+    the core count are recorded but not keyed. ``threads``: the CPU thread count of a computation that runs on
+    other threads than this process does now (the original's pretraining beside runs on fewer); default: now.
     """
     hw = hardware(device)
+    if threads is not None and "torch_threads" in hw:
+        hw["torch_threads"] = threads
     keyed = {k: hw[k] for k in ("device_type", "device_name", "torch_threads", "cuda") if k in hw}
     return {**keyed, "precision": precision, **library_versions()}

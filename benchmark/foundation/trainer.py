@@ -88,6 +88,29 @@ def configure_threads(runtime: RuntimeConfig) -> None:
         torch.set_num_threads(n)
 
 
+# torch's own choice of CPU threads for this process, read before any configure_threads: what a stage that runs
+# alone uses when nothing else is asked for
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def serial_threads(runtime: RuntimeConfig) -> int:
+    """CPU threads of a stage that runs alone, never beside other runs (the original's pretraining, the
+    yardstick): ``runtime.num_threads`` or ``UNLEARNBENCH_THREADS``, else torch's default for this process. Unlike
+    :func:`configure_threads`, ``runtime.workers`` does not apply: no other run shares the machine then."""
+    return runtime.num_threads or int(os.environ.get("UNLEARNBENCH_THREADS", "0") or 0) or _DEFAULT_THREADS
+
+
+@contextmanager
+def serial_stage(runtime: RuntimeConfig) -> Iterator[None]:
+    """Compute on :func:`serial_threads` threads for the duration, then restore the process's count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(serial_threads(runtime))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def per_device_batch(batch_size: int, world_size: int, what: str) -> int:
     """The per-device share of the global ``batch_size`` on ``world_size`` devices; ConfigError if it does not
     divide (the global batch is part of the recipe and the equal budget, so it must not change with the device
@@ -135,21 +158,35 @@ def fitted_steps(trainer: L.Trainer) -> int:
     return int(trainer.callback_metrics.get(STEPS_METRIC, trainer.global_step))
 
 
-class StepBoundRichProgressBar(RichProgressBar):
+class _WithoutVersionNumber:
+    """A progress bar mixin that drops Lightning's ``v_num`` (the logger's version, always 0 in a run's own folder)
+    from the bar's metrics: the bar shows the fit's loss only."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+class StepBoundRichProgressBar(_WithoutVersionNumber, RichProgressBar):
     """Lightning's Rich bar with the epoch shown as "Epoch N": the suite's fits are bounded by steps
-    (``max_epochs=-1``), for which the stock bar printed "Epoch N/-2"."""
+    (``max_epochs=-1``), for which the stock bar printed "Epoch N/-2"; no ``v_num``."""
 
     def _get_train_description(self, current_epoch: int) -> str:
         return f"Epoch {current_epoch}"
 
 
+class QuietTQDMProgressBar(_WithoutVersionNumber, TQDMProgressBar):
+    """Lightning's tqdm bar without ``v_num`` (where Rich is not installed)."""
+
+
 def progress_bar() -> Callback:
-    """The fits' progress bar: :class:`StepBoundRichProgressBar` where Rich is installed, else Lightning's tqdm bar
+    """The fits' progress bar: :class:`StepBoundRichProgressBar` where Rich is installed, else the tqdm bar
     (Lightning's own choice between the two)."""
     try:
         return StepBoundRichProgressBar()
     except ModuleNotFoundError:
-        return TQDMProgressBar()
+        return QuietTQDMProgressBar()
 
 
 class QuietTrainer(L.Trainer):

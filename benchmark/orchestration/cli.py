@@ -243,12 +243,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "yardstick":
         from unlearnbench.foundation.config import load_profile
-        from unlearnbench.foundation.trainer import configure_threads
+        from unlearnbench.foundation.trainer import serial_stage
         from unlearnbench.foundation.yardstick import train_yardstick
 
         profile = load_profile(args.profile, list(args.set or []))
-        configure_threads(profile.runtime)
-        yardstick = train_yardstick(profile, args.output, overwrite=args.force)
+        with serial_stage(profile.runtime):  # trained alone: runtime.workers does not apply
+            yardstick = train_yardstick(profile, args.output, overwrite=args.force)
         m = yardstick.card["metrics"]
         print(f"yardstick {yardstick.fingerprint} written to {yardstick.directory}: classifier "
               f"{m['classifier_accuracy']:.2%}, reader {m['reader_accuracy']:.2%} clean / "
