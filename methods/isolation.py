@@ -33,6 +33,7 @@ import torch
 
 from unlearnbench.foundation.config import Profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.parent_watch import exit_with_parent
 
 MODEL_FILE, OUTCOME_FILE, ERROR_FILE = "model.pt", "outcome.json", "error.txt"
 # A fixed glibc mmap threshold in the child (32 MiB, glibc's maximum) instead of the dynamic one, whose
@@ -68,6 +69,7 @@ class IsolatedRunError(RuntimeError):
 def _child(profile: Profile, pretrained: str | None, method: str, forget_class: int, seed: int,
            overrides: dict[str, Any], threads: int, log_curves: bool, workdir: str) -> None:
     out = Path(workdir)
+    exit_with_parent()  # its parent (the fork server) goes when the runner or worker that asked for it does
     try:
         torch.set_num_threads(threads)
         from unlearnbench.datasets import UnlearningDataModule

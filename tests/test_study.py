@@ -115,6 +115,14 @@ def _summary_rows(arm: str, recognised: float, retained: float, classes=(0, 1)) 
              "unlearn_seconds": 2.0} for c in classes]
 
 
+def test_points_not_started_are_skipped_by_the_summary(tmp_path):
+    """Issue 20 (2026-11-30): the summary after the first point read every point, so it stopped on the 28 px points'
+    missing yardsticks and made empty folders for the points not started."""
+    spec = load_study("safemax-scale", [f"output_dir={tmp_path}"])
+    assert study_module.collect(spec).empty
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_spec_without_a_report_gets_the_generic_summary_only_and_the_capacity_report_adds_its_own(tmp_path):
     table = pd.DataFrame(_summary_rows("safemax", 0.02, 0.5) + _summary_rows("salun", 0.0, 0.9))
     plain = StudySpec(name="plain", sizes=[StudySize("s")], arms={"safemax": {"method": "safemax"}},

@@ -77,11 +77,16 @@ def worker_threads(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or available_cores()) // max(1, workers))
 
 
+def requested_threads(runtime: RuntimeConfig) -> int:
+    """The CPU threads asked for: ``runtime.num_threads``, else ``UNLEARNBENCH_THREADS``, else 0 (none asked)."""
+    return runtime.num_threads or int(os.environ.get("UNLEARNBENCH_THREADS", "0") or 0)
+
+
 def configure_threads(runtime: RuntimeConfig) -> None:
     """Honour ``runtime.num_threads`` (or ``UNLEARNBENCH_THREADS``); without either, ``runtime.workers`` > 1 gives
     every process :func:`worker_threads` threads, so that the workers share the machine instead of each using all
     of it (two workers on 2 cores: 1 thread each)."""
-    n = runtime.num_threads or int(os.environ.get("UNLEARNBENCH_THREADS", "0") or 0)
+    n = requested_threads(runtime)
     if n <= 0 and runtime.workers > 1:
         n = worker_threads(runtime.workers)
     if n > 0:
@@ -97,7 +102,7 @@ def serial_threads(runtime: RuntimeConfig) -> int:
     """CPU threads of a stage that runs alone, never beside other runs (the original's pretraining, the
     yardstick): ``runtime.num_threads`` or ``UNLEARNBENCH_THREADS``, else torch's default for this process. Unlike
     :func:`configure_threads`, ``runtime.workers`` does not apply: no other run shares the machine then."""
-    return runtime.num_threads or int(os.environ.get("UNLEARNBENCH_THREADS", "0") or 0) or _DEFAULT_THREADS
+    return requested_threads(runtime) or _DEFAULT_THREADS
 
 
 @contextmanager

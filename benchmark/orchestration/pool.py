@@ -8,6 +8,7 @@ before it), each record written atomically. On CPU every worker (and its childre
 :func:`~unlearnbench.foundation.trainer.worker_threads` threads, the count every key of the plan carries; on CUDA
 each worker gets its own GPU. The parent keeps at most ``workers`` runs in flight, so it knows when each starts,
 and prints the same lines as the serial loop; progress bars are off in the workers (two would overwrite each other).
+A runner stopped by a signal (``kill``) takes its workers with it: each exits once its runner is gone.
 
 Order: Retrain runs first (they are the longest, and every other run's attack excess is read against Retrain's
 record: a run that finishes while its Retrain is still being computed waits for that record,
@@ -28,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from unlearnbench.foundation.config import Profile
+from unlearnbench.foundation.parent_watch import exit_with_parent
 
 if TYPE_CHECKING:
     from unlearnbench.orchestration.progress import StageLog
@@ -36,9 +38,11 @@ if TYPE_CHECKING:
 _WORKER: dict[str, Any] = {}  # this worker process's runner, plan and workspace (set by _start_worker)
 
 
-def _start_worker(profile: Profile, pretrained: str | None, force: bool, gpu_slots: Any) -> None:
-    """A worker's set-up, once: its GPU (``CUDA_VISIBLE_DEVICES``, before CUDA starts), then the runner, the plan
-    and the shared inputs."""
+def _start_worker(runner_pid: int, profile: Profile, pretrained: str | None, force: bool, gpu_slots: Any) -> None:
+    """A worker's set-up, once: the watch on its runner (a worker exits when the runner is gone,
+    :func:`~unlearnbench.foundation.parent_watch.exit_with_parent`), its GPU (``CUDA_VISIBLE_DEVICES``, before CUDA
+    starts), then the runner, the plan and the shared inputs."""
+    exit_with_parent(runner_pid)  # a runner stopped by a signal takes its workers with it
     gpu = gpu_slots.get() if gpu_slots is not None else None
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
@@ -78,7 +82,7 @@ def run_in_workers(runner: BenchmarkRunner, todo: list[RunSpec], workers: int, s
             gpu_slots.put(gpu)
     number = {s.key: i for i, s in enumerate(todo, 1)}  # ``todo`` is in the runner's order: Retrain first
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker,
-                             initargs=(worker_profile(runner.profile), runner.pretrained, runner.force,
+                             initargs=(os.getpid(), worker_profile(runner.profile), runner.pretrained, runner.force,
                                        gpu_slots)) as pool:
         upcoming = list(todo)
         running: dict[Future, RunSpec] = {}

@@ -143,6 +143,11 @@ def load_study(spec: str | Path, overrides: list[str] | None = None) -> StudySpe
     return StudySpec(**{k: built[k] for k in built.keys() if "." not in k})
 
 
+def size_name(study: StudySpec, size: StudySize) -> str:
+    """The profile name of one size, which is also its folder under the study's ``output_dir``."""
+    return f"{study.name}-{size.label}"
+
+
 def size_profile(study: StudySpec, size: StudySize, window: tuple[int, int] | None = None) -> Profile:
     """The profile of one size: its base (the size's ``profile`` or the study's) ← study overrides ← size overrides
     ← the size's arms as variants (an arm that is just a method under its own name, ``salun: {method: salun}``, is
@@ -153,7 +158,7 @@ def size_profile(study: StudySpec, size: StudySize, window: tuple[int, int] | No
     return load_profile(size.profile or study.profile, [
         *study.overrides,
         *size.overrides,
-        f"name={study.name}-{size.label}",
+        f"name={size_name(study, size)}",
         f"runtime.output_dir={study.output_dir}",
         f"unlearning.forget_classes=[{','.join(str(c) for c in size.forget_classes)}]",
         f"unlearning.variants={json.dumps({n: o for n, o in arms.items() if o != {'method': n}})}",
@@ -229,8 +234,11 @@ def collect(study: StudySpec, any_key: bool = False) -> pd.DataFrame:
 
     rows = []
     for size in study.sizes:
+        folder = Path(study.output_dir) / size_name(study, size)
+        if not any(folder.glob("runs/*.json")):
+            continue  # not started: nothing to read, and what it needs (its yardstick, say) may not exist yet
         window = None
-        signal = Path(study.output_dir) / f"{study.name}-{size.label}" / "class-signal" / "class_signal.csv"
+        signal = folder / "class-signal" / "class_signal.csv"
         if study.signal_arm is not None:
             if not signal.is_file():
                 continue  # this size has not started
@@ -299,6 +307,6 @@ def write_summary(study: StudySpec, table: pd.DataFrame) -> None:
     own = report.write_report(study, table) if report is not None else ""
     lines += ["", own] if own else []
     write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
-    sizes = {s.label: f"{study.name}-{s.label}/report.html" for s in study.sizes}
+    sizes = {s.label: f"{size_name(study, s)}/report.html" for s in study.sizes}
     write_study_page(out, f"study {study.name}", summary, f"Code fingerprint of the records: {codes}.", own,
                      {label: link for label, link in sizes.items() if (out / link).is_file()})
