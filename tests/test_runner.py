@@ -77,6 +77,12 @@ def test_resume_after_interrupted_run(tmp_path, session_cache, monkeypatch):
     records = BenchmarkRunner(profile).run()
     assert len(done) == 2 and len(records) == 3  # only the two unfinished runs were computed
 
+    # resumed again by other code, with nothing left to compute: the table names the code that made its records
+    monkeypatch.setattr("unlearnbench.orchestration.runner.code_fingerprint", lambda: "later-code")
+    assert len(BenchmarkRunner(profile).run()) == 3 and len(done) == 2
+    protocol = (tmp_path / "smoke" / "protocol.txt").read_text()
+    assert protocol.rstrip().endswith(f"; code {records[0]['code_fingerprint']}.") and "later-code" not in protocol
+
 
 def test_bad_config_key_stops_before_work(smoke_args, capsys):
     assert main(["run", *smoke_args, "--set", "unlearning.stepz=3"]) == 2

@@ -67,7 +67,7 @@ from unlearnbench.methods.isolation import unlearn_isolated
 from unlearnbench.metrics import PROTOCOL_VERSION
 from unlearnbench.orchestration.leaderboard import EXCESS_OF, write_leaderboard
 from unlearnbench.orchestration.progress import StageLog, format_seconds
-from unlearnbench.orchestration.records import RunRecord, load_record, select_records
+from unlearnbench.orchestration.records import RunRecord, load_record, record_codes, select_records
 from unlearnbench.orchestration.reference import ORIGINAL, ORIGINAL_DIR, REFERENCE_ROOT
 from unlearnbench.orchestration.report_page import write_report_page
 from unlearnbench.orchestration.run_logging import log_final, log_leaderboard, open_logger
@@ -307,7 +307,7 @@ class BenchmarkRunner:
 
         if keys is not None:
             return [load_record(self.record_path(s)) for s in chosen]
-        protocol = self.protocol_text(specs)
+        protocol = self.protocol_text(specs, code=record_codes(self.load_records(specs)[0]))  # the records' code
         records, _ = write_plan_leaderboard(self.out_dir, p.name, {s.key for s in specs}, protocol=protocol,
                                             stream=stages.stream)
         log_leaderboard(p, self.out_dir, records, protocol)
@@ -559,7 +559,7 @@ def publish(runner: BenchmarkRunner, reference_root: Path = REFERENCE_ROOT, sour
                 if (runner.out_dir / name).is_file():
                     shutil.copy2(runner.out_dir / name, tmp / name)
         else:
-            codes = ", ".join(sorted({str(r.get("code_fingerprint")) for r in records}))
+            codes = record_codes(records)
             write_json_atomic(tmp / "config.json", {"profile": runner.profile, "pretrained": None,
                                                     "records_from": str(src_dir.name)})
             write_leaderboard(tmp, records, protocol=runner.protocol_text(specs, code=codes))
