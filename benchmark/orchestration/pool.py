@@ -29,7 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from unlearnbench.foundation.config import Profile
-from unlearnbench.foundation.parent_watch import exit_with_parent
+from unlearnbench.foundation.parent_watch import exit_when_gone
 
 if TYPE_CHECKING:
     from unlearnbench.orchestration.progress import StageLog
@@ -40,9 +40,9 @@ _WORKER: dict[str, Any] = {}  # this worker process's runner, plan and workspace
 
 def _start_worker(runner_pid: int, profile: Profile, pretrained: str | None, force: bool, gpu_slots: Any) -> None:
     """A worker's set-up, once: the watch on its runner (a worker exits when the runner is gone,
-    :func:`~unlearnbench.foundation.parent_watch.exit_with_parent`), its GPU (``CUDA_VISIBLE_DEVICES``, before CUDA
+    :func:`~unlearnbench.foundation.parent_watch.exit_when_gone`), its GPU (``CUDA_VISIBLE_DEVICES``, before CUDA
     starts), then the runner, the plan and the shared inputs."""
-    exit_with_parent(runner_pid)  # a runner stopped by a signal takes its workers with it
+    exit_when_gone(runner_pid)  # a runner stopped by a signal takes its workers with it
     gpu = gpu_slots.get() if gpu_slots is not None else None
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
