@@ -8,7 +8,8 @@ before it), each record written atomically. On CPU every worker (and its childre
 :func:`~unlearnbench.foundation.trainer.worker_threads` threads, the count every key of the plan carries; on CUDA
 each worker gets its own GPU. The parent keeps at most ``workers`` runs in flight, so it knows when each starts,
 and prints the same lines as the serial loop; progress bars are off in the workers (two would overwrite each other).
-A runner stopped by a signal (``kill``) takes its workers with it: each exits once its runner is gone.
+A runner stopped by a signal (``kill``) takes its workers and their unlearning children with it: each exits once the
+process it works for is gone (:mod:`unlearnbench.foundation.parent_watch`).
 
 Order: Retrain runs first (they are the longest, and every other run's attack excess is read against Retrain's
 record: a run that finishes while its Retrain is still being computed waits for that record,
