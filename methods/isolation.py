@@ -33,7 +33,7 @@ import torch
 
 from unlearnbench.foundation.config import Profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
-from unlearnbench.foundation.parent_watch import exit_with_parent
+from unlearnbench.foundation.parent_watch import exit_when_gone
 
 MODEL_FILE, OUTCOME_FILE, ERROR_FILE = "model.pt", "outcome.json", "error.txt"
 # A fixed glibc mmap threshold in the child (32 MiB, glibc's maximum) instead of the dynamic one, whose
@@ -67,9 +67,9 @@ class IsolatedRunError(RuntimeError):
 
 
 def _child(profile: Profile, pretrained: str | None, method: str, forget_class: int, seed: int,
-           overrides: dict[str, Any], threads: int, log_curves: bool, workdir: str) -> None:
+           overrides: dict[str, Any], threads: int, log_curves: bool, workdir: str, requester: int) -> None:
     out = Path(workdir)
-    exit_with_parent()  # its parent (the fork server) goes when the runner or worker that asked for it does
+    exit_when_gone(requester)  # the worker or runner that asked for it (its parent is the fork server, which stays)
     try:
         torch.set_num_threads(threads)
         from unlearnbench.datasets import UnlearningDataModule
@@ -109,7 +109,7 @@ def unlearn_isolated(profile: Profile, pretrained: str | None, original: Conditi
     with tempfile.TemporaryDirectory(prefix="unlearnbench-run-") as workdir:
         child = child_context().Process(target=_child, args=(profile, pretrained, method, forget_class, seed,
                                                              dict(overrides), torch.get_num_threads(), bool(logger),
-                                                             workdir))
+                                                             workdir, os.getpid()))
         saved = os.environ.get(MALLOC_ENV)
         os.environ.setdefault(MALLOC_ENV, MALLOC_MMAP_THRESHOLD)  # read by glibc when the server/child starts
         try:

@@ -123,6 +123,15 @@ def test_points_not_started_are_skipped_by_the_summary(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_point_without_its_yardstick_names_the_command_that_makes_it(tmp_path, spec_path):
+    """A point's profile exists only in its study, so the command to make its yardstick names the point's base
+    profile and settings."""
+    spec = load_study(spec_path, [f"output_dir={tmp_path}", 'sizes=[{label: px12, overrides: ["data.image_size=12"]}]'])
+    with pytest.raises(ConfigError, match=r"point px12: no evaluation networks \(yardstick\) for digits at 12px: .*"
+                       r"`unlearnbench yardstick --profile smoke --set data.image_size=12` trains it once"):
+        run_study(spec)
+
+
 def test_a_spec_without_a_report_gets_the_generic_summary_only_and_the_capacity_report_adds_its_own(tmp_path):
     table = pd.DataFrame(_summary_rows("safemax", 0.02, 0.5) + _summary_rows("salun", 0.0, 0.9))
     plain = StudySpec(name="plain", sizes=[StudySize("s")], arms={"safemax": {"method": "safemax"}},

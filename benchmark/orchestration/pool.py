@@ -8,7 +8,8 @@ before it), each record written atomically. On CPU every worker (and its childre
 :func:`~unlearnbench.foundation.trainer.worker_threads` threads, the count every key of the plan carries; on CUDA
 each worker gets its own GPU. The parent keeps at most ``workers`` runs in flight, so it knows when each starts,
 and prints the same lines as the serial loop; progress bars are off in the workers (two would overwrite each other).
-A runner stopped by a signal (``kill``) takes its workers with it: each exits once its runner is gone.
+A runner stopped by a signal (``kill``) takes its workers and their unlearning children with it: each exits once the
+process it works for is gone (:mod:`unlearnbench.foundation.parent_watch`).
 
 Order: Retrain runs first (they are the longest, and every other run's attack excess is read against Retrain's
 record: a run that finishes while its Retrain is still being computed waits for that record,
@@ -29,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from unlearnbench.foundation.config import Profile
-from unlearnbench.foundation.parent_watch import exit_with_parent
+from unlearnbench.foundation.parent_watch import exit_when_gone
 
 if TYPE_CHECKING:
     from unlearnbench.orchestration.progress import StageLog
@@ -40,9 +41,9 @@ _WORKER: dict[str, Any] = {}  # this worker process's runner, plan and workspace
 
 def _start_worker(runner_pid: int, profile: Profile, pretrained: str | None, force: bool, gpu_slots: Any) -> None:
     """A worker's set-up, once: the watch on its runner (a worker exits when the runner is gone,
-    :func:`~unlearnbench.foundation.parent_watch.exit_with_parent`), its GPU (``CUDA_VISIBLE_DEVICES``, before CUDA
+    :func:`~unlearnbench.foundation.parent_watch.exit_when_gone`), its GPU (``CUDA_VISIBLE_DEVICES``, before CUDA
     starts), then the runner, the plan and the shared inputs."""
-    exit_with_parent(runner_pid)  # a runner stopped by a signal takes its workers with it
+    exit_when_gone(runner_pid)  # a runner stopped by a signal takes its workers with it
     gpu = gpu_slots.get() if gpu_slots is not None else None
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)

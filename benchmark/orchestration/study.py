@@ -39,6 +39,7 @@ import pandas as pd
 
 from unlearnbench.foundation.cache import atomic_path, write_json_atomic, write_text_atomic
 from unlearnbench.foundation.config import ConfigError, Profile, load_profile, resolve_named_yaml
+from unlearnbench.foundation.yardstick import YardstickMissingError
 from unlearnbench.orchestration.leaderboard import TableData
 from unlearnbench.orchestration.report_page import write_study_page
 
@@ -212,7 +213,13 @@ def run_study(study: StudySpec, sizes: list[str] | None = None, summary_only: bo
         if study.signal_arm is not None:
             window = signal_window(class_signal_for(study, size_profile(study, size)), study.signal_fraction)
             print(f"[study] {size.label}: class-signal window for {study.signal_arm}: t in [{window[0]}, {window[1]})")
-        BenchmarkRunner(size_profile(study, size, window)).run()
+        profile = size_profile(study, size, window)
+        try:
+            BenchmarkRunner(profile).run()
+        except YardstickMissingError as err:  # the point's profile has no file: name its base and its settings
+            sets = f" --set {' '.join(size.overrides)}" if size.overrides else ""
+            raise YardstickMissingError(f"point {size.label}: " + str(err).replace(
+                f"--profile {profile.name}`", f"--profile {size.profile or study.profile}{sets}`")) from None
         table = collect(study)
         write_summary(study, table)  # after every size: a partial study can be read while it runs
     if summary_only or not chosen:
