@@ -80,8 +80,8 @@ def test_resume_after_interrupted_run(tmp_path, session_cache, monkeypatch):
     # resumed again by other code, with nothing left to compute: the table names the code that made its records
     monkeypatch.setattr("unlearnbench.orchestration.runner.code_fingerprint", lambda: "later-code")
     assert len(BenchmarkRunner(profile).run()) == 3 and len(done) == 2
-    protocol = (tmp_path / "smoke" / "protocol.txt").read_text()
-    assert protocol.rstrip().endswith(f"; code {records[0]['code_fingerprint']}.") and "later-code" not in protocol
+    board = (tmp_path / "smoke" / "leaderboard.md").read_text()
+    assert f"records made by code {records[0]['code_fingerprint']}." in board and "later-code" not in board
 
 
 def test_bad_config_key_stops_before_work(smoke_args, capsys):

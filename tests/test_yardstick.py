@@ -94,6 +94,8 @@ def test_missing_or_modified_yardstick_is_refused_with_the_command(tmp_path):
     profile = load_profile("mnist", [f"classifier.directory={tmp_path / 'none'}"])
     with pytest.raises(YardstickMissingError, match="unlearnbench yardstick --profile mnist"):
         load_yardstick(profile)
+    with pytest.raises(YardstickMissingError, match="`unlearnbench yardstick --profile base --set x=1` trains it"):
+        load_yardstick(profile, command="unlearnbench yardstick --profile base --set x=1")  # a profile's own command
     copy = tmp_path / "copy"
     shutil.copytree(default_directory(profile.data), copy)
     profile.classifier.directory = str(copy)

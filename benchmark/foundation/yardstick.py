@@ -237,15 +237,19 @@ def _network(card: dict, num_outputs: int) -> EvalClassifier:
     return EvalClassifier(recipe, num_outputs, card["channels"])
 
 
-def load_yardstick(profile: Profile, check: bool = True) -> Yardstick:
+def load_yardstick(profile: Profile, check: bool = True, command: str | None = None) -> Yardstick:
     """The yardstick for the profile's data (see :func:`yardstick_directory`), verified and floor-checked.
+
+    ``command``: the command that trains the missing networks, named in the error (default:
+    ``unlearnbench yardstick --profile <profile's name>``; a profile built with overrides passes its own).
 
     Raises:
         YardstickMissingError: no folder, a missing or modified file, or networks for other data.
         ClassifierTooWeakError: a figure of its card is below the profile's floors.
     """
     directory = yardstick_directory(profile)
-    make = (f"`unlearnbench yardstick --profile {profile.name}` trains it once (deterministic; commit the folder "
+    command = command or f"unlearnbench yardstick --profile {profile.name}"
+    make = (f"`{command}` trains it once (deterministic; commit the folder "
             "it writes), or set classifier.directory to a yardstick folder of your own")
     card_path = directory / "card.json"
     if not card_path.is_file():

@@ -583,9 +583,10 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n\n".join(f"## {title}\n\n{body}" for title, body in main_tables(table))
 
 
-def measured_on(hardware: pd.Series) -> str:
-    """The distinct hardware labels of the runs, sorted and comma-separated; "not recorded" if there is none."""
-    return ", ".join(sorted({str(h) for h in hardware.fillna("") if h})) or "not recorded"
+def distinct_labels(values: pd.Series) -> str:
+    """The distinct values of a record column (the runs' hardware, the code that made them), sorted and
+    comma-separated; "not recorded" if there is none."""
+    return ", ".join(sorted({str(h) for h in values.fillna("") if h})) or "not recorded"
 
 
 def _interval_cell(r: dict, col: str, runs_ok: int) -> str:
@@ -836,8 +837,10 @@ def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = 
                 "on the same hardware).")
     skipped_note = (f"\n\n{skipped} record(s) of other settings, versions or hardware in {out_dir / 'runs'} are not "
                     "shown." if skipped else "")
-    hardware = measured_on(df["hardware"])
-    text = (f"# Leaderboard: {df['profile'].iloc[0]}\n\n{protocol}\n\nMeasured on: {hardware}.\n\n"
+    hardware = distinct_labels(df["hardware"])
+    code = distinct_labels(df.get("code_fingerprint", pd.Series(dtype=object)))  # the records' code, not this one
+    text = (f"# Leaderboard: {df['profile'].iloc[0]}\n\n{protocol}\n\nMeasured on: {hardware}; records made by "
+            f"code {code}.\n\n"
             f"{READING_GUIDE}{rte_note}\n\n{markdown}\n\n{intervals}\n\n{pairs_markdown(pairs)}\n"
             + (f"\nFailed runs:{notes}\n" if notes else "") + skipped_note.lstrip("\n")
             + ("\n" if skipped_note else ""))
@@ -846,7 +849,7 @@ def write_leaderboard(out_dir: str | Path, records: list[dict], protocol: str = 
         plot(table, out_dir / "leaderboard.png")
     write_json_atomic(out_dir / "leaderboard.json", table.to_dict("records"))
     reference = reference_table(reference_dir) if reference_dir else ""
-    print("\n" + protocol + f"\n\nYours ({hardware}):\n\n" + markdown + "\n\n" + intervals
+    print("\n" + protocol + f"\n\nYours ({hardware}; code {code}):\n\n" + markdown + "\n\n" + intervals
           + f"\n\nPaired differences between methods: {out_dir / 'leaderboard.md'} and "
           f"{out_dir / 'leaderboard_pairs.csv'}." + (f"\n\nFailed runs:{notes}" if notes else "")
           + skipped_note + (f"\n\n{reference}" if reference else "") + "\n", file=stream, flush=True)
@@ -867,7 +870,7 @@ def reference_table(reference_dir: str | Path) -> str:
     table = pd.DataFrame(json.loads(path.read_text()))
     runs = reference_dir / "runs.csv"
     hardware = pd.read_csv(runs, usecols=lambda c: c == "hardware") if runs.is_file() else pd.DataFrame()
-    measured = measured_on(hardware["hardware"] if "hardware" in hardware else pd.Series(dtype=object))
+    measured = distinct_labels(hardware["hardware"] if "hardware" in hardware else pd.Series(dtype=object))
     parts = [f"{title}:\n{body}" for title, body in main_tables(table)]
     return (f"Reference ({reference_dir}, {measured}):\n{reference_status(reference_dir)}.\n\n"
             + "\n\n".join(parts))

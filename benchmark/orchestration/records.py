@@ -115,12 +115,6 @@ class RunRecord:
         return f
 
 
-def record_codes(records: list[dict]) -> str | None:
-    """The code fingerprints that made these records, sorted and comma-separated (``None`` for no records): what a
-    table of them names as its code, whatever code drew the table."""
-    return ", ".join(sorted({str(r.get("code_fingerprint")) for r in records})) or None
-
-
 def load_record(path: Path) -> dict:
     """A run record, or ``{}`` if there is none (or it cannot be read: it is then recomputed)."""
     try:

@@ -67,7 +67,7 @@ from unlearnbench.methods.isolation import unlearn_isolated
 from unlearnbench.metrics import PROTOCOL_VERSION
 from unlearnbench.orchestration.leaderboard import EXCESS_OF, write_leaderboard
 from unlearnbench.orchestration.progress import StageLog, format_seconds
-from unlearnbench.orchestration.records import RunRecord, load_record, record_codes, select_records
+from unlearnbench.orchestration.records import RunRecord, load_record, select_records
 from unlearnbench.orchestration.reference import ORIGINAL, ORIGINAL_DIR, REFERENCE_ROOT
 from unlearnbench.orchestration.report_page import write_report_page
 from unlearnbench.orchestration.run_logging import log_final, log_leaderboard, open_logger
@@ -113,10 +113,14 @@ class Workspace:
 
 
 class BenchmarkRunner:
-    """Runs a profile end to end. ``pretrained`` points at the user's own original-model directory."""
+    """Runs a profile end to end. ``pretrained`` points at the user's own original-model directory;
+    ``yardstick_command``: the command a missing yardstick's error names (default: the one of this profile's name;
+    a study passes its point's base profile and settings)."""
 
-    def __init__(self, profile: Profile, force: bool = False, pretrained: str | None = None) -> None:
+    def __init__(self, profile: Profile, force: bool = False, pretrained: str | None = None,
+                 yardstick_command: str | None = None) -> None:
         self.profile = profile
+        self.yardstick_command = yardstick_command
         self.force = force
         self.pretrained = pretrained
         self.out_dir = Path(profile.runtime.output_dir) / profile.name
@@ -133,7 +137,7 @@ class BenchmarkRunner:
     def yardstick(self) -> Yardstick:
         """The committed evaluation networks of the profile's data (loaded once, floor-checked)."""
         if self._yardstick is None:
-            self._yardstick = load_yardstick(self.profile)
+            self._yardstick = load_yardstick(self.profile, command=self.yardstick_command)
         return self._yardstick
 
     # -- keys ---------------------------------------------------------------------------------------------------
@@ -307,7 +311,7 @@ class BenchmarkRunner:
 
         if keys is not None:
             return [load_record(self.record_path(s)) for s in chosen]
-        protocol = self.protocol_text(specs, code=record_codes(self.load_records(specs)[0]))  # the records' code
+        protocol = self.protocol_text(specs)
         records, _ = write_plan_leaderboard(self.out_dir, p.name, {s.key for s in specs}, protocol=protocol,
                                             stream=stages.stream)
         log_leaderboard(p, self.out_dir, records, protocol)
@@ -362,8 +366,9 @@ class BenchmarkRunner:
                                                         self.profile.evaluation.seed, desc="original, every class")
         return self._original_samples
 
-    def protocol_text(self, specs: list[RunSpec], code: str | None = None) -> str:
-        """The protocol line printed with the tables; ``code``: the code that made the records (default: this)."""
+    def protocol_text(self, specs: list[RunSpec]) -> str:
+        """The protocol line printed with the tables (the code that made the records is named by the leaderboard,
+        from the records themselves: :func:`~unlearnbench.orchestration.leaderboard.write_leaderboard`)."""
         p = self.profile
         e = p.evaluation
         dropout = {}
@@ -383,8 +388,7 @@ class BenchmarkRunner:
                 f"label dropout on forget/retain passes: {dropout_text or 'n/a'}; "
                 f"forget classes {p.unlearning.forget_classes}, seeds {p.unlearning.seeds}; "
                 f"precision {p.runtime.precision}; hardware {hardware_label(hardware(self.device))}"
-                + (f", {p.runtime.workers} runs at once" if p.runtime.workers > 1 else "")
-                + f"; code {code or code_fingerprint()}.")
+                + (f", {p.runtime.workers} runs at once" if p.runtime.workers > 1 else "") + ".")
 
     # -- one run -----------------------------------------------------------------------------------------------
     def run_one(self, spec: RunSpec, original: ConditionalDiffusion, data: UnlearningDataModule, evaluator,
@@ -559,10 +563,9 @@ def publish(runner: BenchmarkRunner, reference_root: Path = REFERENCE_ROOT, sour
                 if (runner.out_dir / name).is_file():
                     shutil.copy2(runner.out_dir / name, tmp / name)
         else:
-            codes = record_codes(records)
             write_json_atomic(tmp / "config.json", {"profile": runner.profile, "pretrained": None,
                                                     "records_from": str(src_dir.name)})
-            write_leaderboard(tmp, records, protocol=runner.protocol_text(specs, code=codes))
+            write_leaderboard(tmp, records, protocol=runner.protocol_text(specs))
         write_report_page(tmp, title=f"{runner.profile.name} (committed reference)")
         old = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
         if final.exists():

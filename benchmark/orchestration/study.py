@@ -214,12 +214,12 @@ def run_study(study: StudySpec, sizes: list[str] | None = None, summary_only: bo
             window = signal_window(class_signal_for(study, size_profile(study, size)), study.signal_fraction)
             print(f"[study] {size.label}: class-signal window for {study.signal_arm}: t in [{window[0]}, {window[1]})")
         profile = size_profile(study, size, window)
+        sets = f" --set {' '.join(size.overrides)}" if size.overrides else ""
+        command = f"unlearnbench yardstick --profile {size.profile or study.profile}{sets}"  # the point's base
         try:
-            BenchmarkRunner(profile).run()
-        except YardstickMissingError as err:  # the point's profile has no file: name its base and its settings
-            sets = f" --set {' '.join(size.overrides)}" if size.overrides else ""
-            raise YardstickMissingError(f"point {size.label}: " + str(err).replace(
-                f"--profile {profile.name}`", f"--profile {size.profile or study.profile}{sets}`")) from None
+            BenchmarkRunner(profile, yardstick_command=command).run()
+        except YardstickMissingError as err:
+            raise YardstickMissingError(f"point {size.label}: {err}") from None
         table = collect(study)
         write_summary(study, table)  # after every size: a partial study can be read while it runs
     if summary_only or not chosen:
