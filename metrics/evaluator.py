@@ -45,6 +45,7 @@ from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.classifier import EvalClassifier
 from unlearnbench.foundation.config import EvaluationConfig, RuntimeConfig, SamplerConfig
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
+from unlearnbench.foundation.provenance import tensors_hash
 from unlearnbench.foundation.yardstick import Yardstick
 from unlearnbench.metrics.fid import (
     ClassifierFeatures,
@@ -470,7 +471,12 @@ class Evaluator:
         (:func:`~unlearnbench.metrics.relearning.relearn`, score = the curve's maximum), class-embedding inversion
         from both starts (:mod:`unlearnbench.metrics.inversion`), fine-tuning on retained data only
         (``label_dropout``: the pretraining's) and unconditional leakage. Every curve is [[step, rate], …] from
-        step 0; every attack's score is the maximum over its curve. Empty when ``relearn_steps`` is 0."""
+        step 0; every attack's score is the maximum over its curve. Empty when ``relearn_steps`` is 0.
+
+        A reading is a pure function of the attacked weights (same seed, same sampler, same reader), so readings
+        are kept by weight content (:func:`~unlearnbench.foundation.provenance.tensors_hash`): step 0 of
+        relearning, of inversion from row c_f and of fine-tuning without forget data is the model as it is, read
+        once instead of three times (2 of the full set's 14 readings)."""
         from unlearnbench.metrics.inversion import STARTS, invert_embedding
         from unlearnbench.metrics.relearning import (
             curve_summary,
@@ -488,11 +494,17 @@ class Evaluator:
         images = forget_class_images(x, y, forget_class, cfg.relearn_images)
         n = cfg.relearn_samples or cfg.forget_samples
 
+        readings_by_weights: dict[str, dict] = {}
+
         def read(attacked: ConditionalDiffusion) -> dict:
-            samples = self.generate(attacked, {forget_class: n}, seed, desc=f"attack reading (forget {forget_class})")
-            reading = self.read(samples.images)
-            return {"recognised": recognised_rate(reading.reader_logits, forget_class),
-                    "ua": unlearning_accuracy(reading.logits, forget_class)}
+            weights = tensors_hash(attacked.state_dict().items())
+            if weights not in readings_by_weights:
+                samples = self.generate(attacked, {forget_class: n}, seed,
+                                        desc=f"attack reading (forget {forget_class})")
+                reading = self.read(samples.images)
+                readings_by_weights[weights] = {"recognised": recognised_rate(reading.reader_logits, forget_class),
+                                                "ua": unlearning_accuracy(reading.logits, forget_class)}
+            return dict(readings_by_weights[weights])
 
         def curve(readings: dict[int, dict]) -> list[list[float]]:
             return [[step, r["recognised"]] for step, r in sorted(readings.items())]

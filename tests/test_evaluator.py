@@ -306,11 +306,13 @@ def test_the_original_is_sampled_once_and_scored_for_every_forget_class(tiny_pro
                 assert reused[key] == value, key
 
 
-def test_every_attack_reads_a_curve_from_step_0_on_a_copy_and_scores_its_maximum(tiny_profile):
+def test_every_attack_reads_a_curve_from_step_0_on_a_copy_and_scores_its_maximum(tiny_profile, monkeypatch):
     import copy
+    import uuid
 
     from unlearnbench.foundation.pretraining import train_or_load_diffusion
     from unlearnbench.foundation.yardstick import load_yardstick
+    from unlearnbench.metrics import evaluator as evaluator_module
     from unlearnbench.metrics.relearning import forget_class_images
 
     model, _, _ = train_or_load_diffusion(tiny_profile)
@@ -321,7 +323,12 @@ def test_every_attack_reads_a_curve_from_step_0_on_a_copy_and_scores_its_maximum
     cfg.inversion_steps, cfg.no_forget_steps, cfg.no_forget_images_per_class, cfg.null_samples = 2, 2, 2, 5
     evaluator = Evaluator(load_yardstick(tiny_profile), data, tiny_profile.sampler, cfg,
                           tiny_profile.runtime.cache_dir, progress=False)
+    sampled = []
+    generate = evaluator.generate
+    monkeypatch.setattr(evaluator, "generate", lambda *a, **k: sampled.append(k.get("desc")) or generate(*a, **k))
     out = evaluator.attacks(model, 3, tiny_profile.runtime, seed=1, run_seed=0, label_dropout=0.1)
+    # 11 readings (relearning 3, inversion 2 x 3, no forget data 2), the model as it is sampled once for three
+    assert sum(desc.startswith("attack reading") for desc in sampled) == 9
     assert [step for step, _ in out["relearn_curve"]] == [0, 2, 4]  # readings past the last step are dropped
     rates = [rate for _, rate in out["relearn_curve"]]
     assert out["relearn_max"] == max(rates) and out["relearn_curve"][-1][1] == out["relearn_recognised_rate"]
@@ -336,6 +343,12 @@ def test_every_attack_reads_a_curve_from_step_0_on_a_copy_and_scores_its_maximum
     assert torch.equal(forget_class_images(x, y, 3, 8), x[y == 3][:8])
     again = evaluator.attacks(model, 3, tiny_profile.runtime, 1, 0, label_dropout=0.1)
     assert {**again, "attack_seconds": 0} == {**out, "attack_seconds": 0}  # deterministic
+    # the readings kept by weight content are those computed afresh (every hash distinct: nothing kept)
+    monkeypatch.setattr(evaluator_module, "tensors_hash", lambda named: uuid.uuid4().hex)
+    sampled.clear()
+    fresh = evaluator.attacks(model, 3, tiny_profile.runtime, 1, 0, label_dropout=0.1)
+    assert sum(desc.startswith("attack reading") for desc in sampled) == 11
+    assert {**fresh, "attack_seconds": 0} == {**out, "attack_seconds": 0}
     cfg.relearn_steps = 0
     assert evaluator.attacks(model, 3, tiny_profile.runtime, 1, 0) == {}
 

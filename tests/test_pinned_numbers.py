@@ -11,8 +11,13 @@ made is compared with ``tests/pinned_numbers.json``:
 - pretraining (``RECIPE_VERSION``): the EMA weights after 6 steps.
 
 A moved digest fails in one line, naming the version to bump. To re-pin after a deliberate change (with the
-version bumped): ``UNLEARNBENCH_REPIN=1 pytest tests/test_pinned_numbers.py``. The digests hold for the torch
-version they were pinned with (stored beside them); under another torch the tests skip and say so.
+version bumped): ``UNLEARNBENCH_REPIN=1 pytest tests/test_pinned_numbers.py`` on each platform pinned.
+
+The digests hold for the *numerics platform* they were pinned on (:func:`numerics_platform`: the torch version, the
+CPU kernels torch dispatches to and the CPU's vendor, whose MKL and oneDNN paths round differently); on another
+platform the tests skip and say so. Measured 2026-12-01: the same code moved every digest on an AMD EPYC (AVX2)
+against the Intel Xeon ones. Those were pinned before platforms were recorded; their label ("AVX512",
+"GenuineIntel") was assigned then from the records' CPU name, and if it is wrong there the tests skip, never fail.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import copy
 import hashlib
 import json
 import os
+import platform
 from pathlib import Path
 
 import pytest
@@ -38,24 +44,37 @@ REPIN = os.environ.get("UNLEARNBENCH_REPIN") == "1"
 FORGET = 0
 
 
+def numerics_platform() -> str:
+    """What makes the same code round the same way: torch's version, the CPU kernels it dispatches to
+    (``torch.backends.cpu.get_cpu_capability()``) and the CPU's vendor (``vendor_id``; the machine type elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    vendor = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("vendor_id")),
+                  platform.machine())
+    return f"torch {torch.__version__}, CPU kernels {torch.backends.cpu.get_cpu_capability()}, {vendor}"
+
+
 def pinned() -> dict:
+    """Every platform's digests: ``{"platforms": {platform: {section: {name: {version, digest}}}}}``."""
     return json.loads(PINNED.read_text()) if PINNED.is_file() else {}
 
 
 def check(section: str, name: str, version: int, digest: str, what: str, where: str = "") -> None:
-    """Compare with the pinned digest (or re-pin); one-line failure naming the version to bump."""
+    """Compare with the digest pinned on this platform (or re-pin it); one-line failure naming the version to
+    bump; a skip naming the pinned platforms where this one has none."""
+    here = numerics_platform()
     if REPIN:
         with FileLock(f"{PINNED}.lock"):
             table = pinned()
-            table["torch"] = torch.__version__
-            table.setdefault(section, {})[name] = {"version": version, "digest": digest}
+            table.setdefault("platforms", {}).setdefault(here, {}).setdefault(section, {})[name] = {
+                "version": version, "digest": digest}
             PINNED.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
         return
-    table = pinned()
-    if table.get("torch") != torch.__version__:
-        pytest.skip(f"digests pinned with torch {table.get('torch')}, this is {torch.__version__}: re-pin with "
-                    "UNLEARNBENCH_REPIN=1 to check here")
-    entry = table.get(section, {}).get(name)
+    platforms = pinned().get("platforms", {})
+    if here not in platforms:
+        pytest.skip(f"digests pinned on {sorted(platforms)}, this is {here}: re-pin with UNLEARNBENCH_REPIN=1 to "
+                    "check here")
+    entry = platforms[here].get(section, {}).get(name)
     if entry is None:
         pytest.fail(f"no pinned digest for {section} `{name}`: run UNLEARNBENCH_REPIN=1 pytest {__file__}",
                     pytrace=False)
@@ -140,7 +159,7 @@ def test_pretraining_numbers_are_pinned(setting):
 
 
 def test_a_moved_digest_fails_in_one_line_naming_the_version(monkeypatch, tmp_path):
-    table = {"torch": torch.__version__, "methods": {"salun": {"version": 1, "digest": "0" * 16}}}
+    table = {"platforms": {numerics_platform(): {"methods": {"salun": {"version": 1, "digest": "0" * 16}}}}}
     path = tmp_path / "pinned.json"
     path.write_text(json.dumps(table))
     monkeypatch.setattr(f"{__name__}.PINNED", path)
@@ -150,3 +169,6 @@ def test_a_moved_digest_fails_in_one_line_naming_the_version(monkeypatch, tmp_pa
     with pytest.raises(pytest.fail.Exception, match="pinned at version 1"):
         check("methods", "salun", 2, "1" * 16, "SalUn.version")
     check("methods", "salun", 1, "0" * 16, "SalUn.version")  # equal: passes
+    monkeypatch.setattr(f"{__name__}.numerics_platform", lambda: "torch 0, CPU kernels NONE, nobody")
+    with pytest.raises(pytest.skip.Exception, match="this is torch 0, CPU kernels NONE"):  # another platform: skip
+        check("methods", "salun", 1, "1" * 16, "SalUn.version")

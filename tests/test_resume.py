@@ -72,9 +72,10 @@ def resume_profile(tmp_path):
                                   f"pretrain.checkpoint_every_n_steps={EVERY}"])
 
 
-def test_killed_pretraining_resumes_exactly(resume_profile, tmp_path):
+def test_killed_pretraining_resumes_exactly(resume_profile, tmp_path, capsys):
     """Killed at step 6, the rerun starts at the step-4 checkpoint, runs the 8 missing steps and ends with the EMA
-    weights of an uninterrupted run, exactly (CPU)."""
+    weights of an uninterrupted run, exactly (CPU). Without a bar, the resumed fit's progress lines count from the
+    checkpoint's step to the last."""
     reference = StepCounter()
     uninterrupted, _ = train_diffusion(copy.deepcopy(resume_profile), callbacks=[reference])
     assert (reference.started_at, reference.batches, reference.n_averaged) == (0, STEPS, STEPS)
@@ -88,8 +89,12 @@ def test_killed_pretraining_resumes_exactly(resume_profile, tmp_path):
     assert saved["unlearnbench"]["train_seconds"] > 0
 
     resumed_counter = StepCounter()
+    capsys.readouterr()
     resumed, meta = train_diffusion(copy.deepcopy(resume_profile), checkpoint_dir=checkpoints,
-                                    callbacks=[resumed_counter])
+                                    callbacks=[resumed_counter], what="the test model")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("    training the test model")]
+    assert [line.split(",")[0].split()[-1] for line in lines] == [f"{s}/{STEPS}" for s in range(EVERY + 1, STEPS + 1)]
+    assert lines[-1].endswith("(about 0m00s left)")
     assert meta["resumed_from_step"] == EVERY and resumed_counter.started_at == EVERY
     assert EVERY + resumed_counter.batches == STEPS  # interrupted + resumed = the uninterrupted run's steps
     assert resumed_counter.n_averaged == STEPS

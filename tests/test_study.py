@@ -210,6 +210,13 @@ def test_a_study_runs_every_size_and_arm_once_resumes_and_summarises(tmp_path, s
     assert len(redrawn) == 11 and redrawn["code"].nunique() == 1
     assert "Code fingerprint of the records" in (out / "summary.md").read_text()
 
+    # running one point after that change keeps the other points' rows, read as the redraw reads them (a point's
+    # run used to rewrite the summary with its own point alone); the point being run counts its current keys only
+    monkeypatch.setattr("unlearnbench.orchestration.runner.BenchmarkRunner.run", lambda self: None)
+    after_point = run_study(spec, sizes=["m"])
+    assert len(after_point) == 8 and set(after_point["size"]) == {"s"}
+    assert pd.read_csv(out / "summary.csv")["size"].eq("s").sum() == 8
+
 
 def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_registered(tmp_path):
     from unlearnbench.studies import safemax_scale

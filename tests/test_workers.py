@@ -1,5 +1,6 @@
 """Issue 21's faster plan: several runs at once (``runtime.workers``), children forked from a warm fork server, and
-the committed original model loaded instead of trained while its recipe is the profile's."""
+the committed original model loaded instead of trained while its recipe is the profile's; ``unlearnbench original
+--commit`` makes such a folder."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ import multiprocessing
 import pytest
 import torch
 
+from unlearnbench.foundation import pretraining
 from unlearnbench.foundation.config import ConfigError, RuntimeConfig, load_profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.foundation.pretraining import (
     ORIGINALS_ROOT,
     committed_original,
     diffusion_cache_key,
+    load_original,
     original_identity,
 )
 from unlearnbench.foundation.provenance import directory_fingerprint, tensors_hash
 from unlearnbench.foundation.trainer import configure_threads, serial_stage, serial_threads, worker_threads
 from unlearnbench.methods.isolation import PRELOAD, child_context
+from unlearnbench.orchestration.cli import main
 from unlearnbench.orchestration.runner import BenchmarkRunner
 from unlearnbench.orchestration.verify import compare
 
@@ -116,3 +120,23 @@ def test_the_committed_original_stands_for_its_recipe_only():
         assert set(original_identity(other)) == {"original"}
     with pytest.raises(ConfigError, match="pretrain.committed=nope: no committed original"):
         committed_original(load_profile("mnist", ["pretrain.committed=nope"]))
+
+
+def test_an_original_committed_by_the_command_is_loaded_instead_of_trained(session_cache, tmp_path, monkeypatch,
+                                                                            capsys):
+    monkeypatch.setattr(pretraining, "ORIGINALS_ROOT", tmp_path / "originals")
+    sets = [*TINY, f"runtime.cache_dir={session_cache}"]
+    assert main(["original", "--profile", "smoke", "--commit", "tiny", "--set", *sets]) == 0
+    directory = tmp_path / "originals" / "tiny"
+    assert "pretrain.committed=tiny" in capsys.readouterr().out
+    profile = load_profile("smoke", [*sets, "pretrain.committed=tiny"])
+    assert committed_original(profile) == directory  # the recipe it records is the profile's
+    assert original_identity(profile) == {"pretrained": directory_fingerprint(directory)}
+    recorded = json.loads((directory / "metadata.json").read_text())
+    assert load_original(profile)[1]["weights"] == recorded["weights"]  # loaded, the trained weights
+    assert not list(directory.rglob("*.lock"))
+    assert main(["original", "--profile", "smoke", "--commit", "tiny", "--set", *sets]) == 0  # the same: kept
+    (directory / "metadata.json").write_text(json.dumps({**recorded, "weights": "other"}))
+    assert main(["original", "--profile", "smoke", "--commit", "tiny", "--set", *sets]) == 2
+    assert "holds another original" in capsys.readouterr().err
+    assert main(["original", "--profile", "smoke", "--commit", "../up", "--set", *sets]) == 2

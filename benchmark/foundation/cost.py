@@ -36,6 +36,14 @@ PROC_STATUS = Path("/proc/self/status")
 PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
+def format_seconds(seconds: float) -> str:
+    """``1h02m03s`` or ``2m03s``: how progress lines and run summaries print a duration."""
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
 @dataclass
 class Cost:
     """Wall-clock seconds and peak memory (MiB above the window's baseline) of one measured call."""

@@ -47,6 +47,7 @@ from unlearnbench.foundation.provenance import (
     tensors_hash,
 )
 from unlearnbench.foundation.trainer import (
+    StepLines,
     build_trainer,
     data_parallel,
     is_global_zero,
@@ -146,13 +147,14 @@ def checkpoint_dir_of(entry: Path) -> Path:
 
 def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed: int | None = None,
                     logger=False, checkpoint_dir: Path | None = None,
-                    callbacks: Sequence[Callback] = ()) -> tuple[ConditionalDiffusion, dict]:
+                    callbacks: Sequence[Callback] = (), what: str = "the model") -> tuple[ConditionalDiffusion, dict]:
     """Train from scratch on ``classes`` (all by default) with the profile's recipe; returns (EMA model, metadata).
 
     With ``checkpoint_dir`` (and ``pretrain.checkpoint_every_n_steps`` > 0) a checkpoint is written there
     periodically and, when one exists already, the fit resumes from it (metadata: ``resumed_from_step``;
     ``train_seconds`` sums every attempt). ``callbacks`` are added to the Trainer's (tests use them to interrupt a
-    fit). Under data parallelism (``runtime.devices`` > 1) the global batch stays ``pretrain.batch_size``.
+    fit). Under data parallelism (``runtime.devices`` > 1) the global batch stays ``pretrain.batch_size``. Without a
+    progress bar (``runtime.progress=false``) the fit prints :class:`StepLines` naming ``what`` it trains.
     """
     seed = profile.seed if seed is None else seed
     L.seed_everything(seed, workers=True, verbose=False)
@@ -161,7 +163,8 @@ def train_diffusion(profile: Profile, classes: Sequence[int] | None = None, seed
     data = UnlearningDataModule(profile.data, batch_size=recipe.batch_size, classes=classes, seed=seed)
     model = ConditionalDiffusion.create(profile.unet, profile.data.image_size, data.channels, data.num_classes)
     module = DiffusionTraining(model, recipe, data)
-    all_callbacks: list[Callback] = [WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay)), *callbacks]
+    all_callbacks: list[Callback] = [WeightAveraging(avg_fn=ema_with_warmup(recipe.ema_decay)), *callbacks,
+                                     *([] if profile.runtime.progress else [StepLines(what)])]
     resume_from = None
     if checkpoint_dir is not None and recipe.checkpoint_every_n_steps > 0:
         all_callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, save_last=True, save_top_k=0,
@@ -265,7 +268,9 @@ def train_or_load_diffusion(profile: Profile, classes: Sequence[int] | None = No
     def build() -> tuple[ConditionalDiffusion, dict, Path]:
         checkpoints = checkpoint_dir_of(directory)
         with serial_stage(profile.runtime) if classes is None else nullcontext():
-            model, meta = train_diffusion(profile, classes, seed, logger=logger, checkpoint_dir=checkpoints)
+            what = f"the {kind}" + ("" if classes is None else f" (classes {', '.join(map(str, classes))})")
+            model, meta = train_diffusion(profile, classes, seed, logger=logger, checkpoint_dir=checkpoints,
+                                          what=what)
         if is_global_zero():
             with atomic_directory(directory) as tmp:
                 model.save(tmp, to_jsonable(meta))
@@ -299,9 +304,31 @@ def committed_original(profile: Profile) -> Path | None:
         raise ConfigError(f"pretrain.committed={name}: no committed original {directory} (committed: "
                           f"{', '.join(there) or 'none'}); name one of them, or set pretrain.committed=null to train")
     meta = json.loads((directory / "metadata.json").read_text())
-    meta["pretrain"] = {k: v for k, v in meta.get("pretrain", {}).items() if k != "checkpoint_every_n_steps"}
+    meta["pretrain"] = {k: v for k, v in meta.get("pretrain", {}).items()
+                        if k not in ("checkpoint_every_n_steps", "committed")}  # not the recipe (PretrainConfig)
     wanted = committed_recipe(profile)
     return directory if all(meta.get(k) == v for k, v in wanted.items()) else None
+
+
+def commit_original(profile: Profile, name: str, logger=False) -> tuple[Path, dict]:
+    """Train (or load from the cache) the original of the profile's recipe and copy it to
+    ``ORIGINALS_ROOT/<name>``, from where ``pretrain.committed=<name>`` loads it instead of training it: a fresh
+    clone, or a later session of a study whose cache did not survive, starts from the same weights. Returns the
+    folder and the training's metadata. A folder of that name holding the same weights is kept; one holding other
+    weights is refused (ConfigError: choose another name)."""
+    if not name or Path(name).name != name:
+        raise ConfigError(f"--commit {name!r}: give a plain folder name (it is created in {ORIGINALS_ROOT})")
+    _, meta, directory = train_or_load_diffusion(profile, logger=logger)
+    target = ORIGINALS_ROOT / name
+    if (target / "metadata.json").is_file():
+        there = json.loads((target / "metadata.json").read_text()).get("weights")
+        if there != meta["weights"]:
+            raise ConfigError(f"{target} holds another original (weights {there}, this recipe's are "
+                              f"{meta['weights']}); choose another name, or remove that folder")
+        return target, meta
+    with atomic_directory(target) as tmp:
+        shutil.copytree(directory, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock"))
+    return target, meta
 
 
 def original_source(profile: Profile, pretrained: str | None = None) -> str | None:

@@ -12,6 +12,8 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from unlearnbench.foundation.config import ConfigError, RuntimeConfig
+from unlearnbench.foundation.cost import format_seconds
 
 STEPS_METRIC = "fit/global_step"  # how a spawned fit reports its step count back (only metrics come back)
 
@@ -161,6 +164,32 @@ class FitReport(Callback):
 def fitted_steps(trainer: L.Trainer) -> int:
     """Optimiser steps of the finished fit, also when it ran in spawned processes."""
     return int(trainer.callback_metrics.get(STEPS_METRIC, trainer.global_step))
+
+
+class StepLines(Callback):
+    """Progress of a long fit that has no bar (``runtime.progress=false``: studies, and runs computed by workers):
+    ``    training <what>: step k/n, <elapsed> (about <left> left)`` on stderr at every tenth of the steps, so a
+    training of an hour is not an hour of silence. Elapsed and left count this attempt only (a resumed fit starts
+    from its checkpoint's step). Printed by global rank 0; each line is written whole, so the lines of two workers
+    training at once interleave by line."""
+
+    def __init__(self, what: str, lines: int = 10, stream: Any = None) -> None:
+        self.what, self.lines, self.stream = what, lines, stream
+        self.start, self.first_step = 0.0, 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start, self.first_step = time.perf_counter(), trainer.global_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step, total = trainer.global_step, trainer.max_steps
+        every = max(1, total // self.lines)
+        if not trainer.is_global_zero or (step % every and step != total) or step == self.first_step:
+            return
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / (step - self.first_step) * (total - step)
+        print(f"    training {self.what}: step {step}/{total}, {format_seconds(elapsed)} "
+              f"(about {format_seconds(left)} left)", file=self.stream or sys.stderr, flush=True)
 
 
 class _WithoutVersionNumber:

@@ -16,6 +16,7 @@ Examples::
     unlearnbench methods
     unlearnbench yardstick --profile mnist --force  # retrain the committed evaluation networks (maintainers)
     unlearnbench study --spec capacity             # issue 10's capacity study (resumable)
+    unlearnbench original --profile mnist --set pretrain.steps=8000 --commit mnist16-8k   # train once, commit
     unlearnbench continual --profile mnist --requests 0,1,2   # forget 0, then 1, then 2; scored after each
 """
 
@@ -122,6 +123,14 @@ def parser() -> argparse.ArgumentParser:
     yard.add_argument("--output", default=None, help="folder to write (default: the committed one of the data)")
     yard.add_argument("--force", action="store_true", help="replace an existing yardstick folder")
     yard.add_argument("--set", nargs="*", metavar="KEY=VALUE")
+    original = sub.add_parser("original", help="train (or load from the cache) the profile's original model; with "
+                                               "--commit NAME copy it to benchmark/originals/NAME, from where "
+                                               "pretrain.committed=NAME loads it instead of training it")
+    original.add_argument("--profile", default="mnist")
+    original.add_argument("--commit", metavar="NAME", help="folder name under benchmark/originals/")
+    original.add_argument("--cache-dir", help="cache of trained models (default: .cache/unlearnbench); a training "
+                                              "resumes from its checkpoint there")
+    original.add_argument("--set", nargs="*", metavar="KEY=VALUE")
     signal = sub.add_parser("class-signal", help="how much the class label changes the original's prediction at each "
                                                  "timestep (issue 10: where in t is the class?)")
     signal.add_argument("--profile", default="mnist")
@@ -257,6 +266,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "class-signal":
         return _class_signal(args)
+    if args.command == "original":
+        return _original(args)
     if args.command == "study":
         from unlearnbench.orchestration.study import load_study, run_study
 
@@ -311,6 +322,26 @@ def _report(runner) -> int:
         return _fail(f"no leaderboard in {runner.out_dir}: run `unlearnbench run --profile {runner.profile.name}` "
                      "(or `unlearnbench leaderboard`) first")
     print(write_report_page(runner.out_dir, REFERENCE_ROOT / runner.profile.name))
+    return 0
+
+
+def _original(args: argparse.Namespace) -> int:
+    """``unlearnbench original``: the profile's original, trained alone (all threads), optionally committed."""
+    from unlearnbench.foundation.config import load_profile
+    from unlearnbench.foundation.pretraining import commit_original, train_or_load_diffusion
+    from unlearnbench.foundation.trainer import serial_stage
+
+    cache = [f"runtime.cache_dir={args.cache_dir}"] if args.cache_dir else []
+    profile = load_profile(args.profile, [*cache, *(args.set or [])])
+    with serial_stage(profile.runtime):  # trained alone: runtime.workers does not apply
+        if args.commit:
+            directory, meta = commit_original(profile, args.commit)
+        else:
+            _, meta, directory = train_or_load_diffusion(profile)
+    how = "loaded from the cache" if meta.get("cache_hit") else f"trained in {meta['train_seconds']:.0f} s"
+    print(f"original {meta['weights']} ({how}, {meta['steps']} steps) in {directory}")
+    if args.commit:
+        print(f"load it with --set pretrain.committed={args.commit} (used while the profile's recipe is its own)")
     return 0
 
 

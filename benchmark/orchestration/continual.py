@@ -32,11 +32,12 @@ import torch
 
 from unlearnbench.foundation.cache import atomic_directory, atomic_path, config_hash, write_text_atomic
 from unlearnbench.foundation.config import ConfigError
+from unlearnbench.foundation.cost import format_seconds
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.foundation.pretraining import load_original
 from unlearnbench.foundation.provenance import hardware
 from unlearnbench.foundation.report_files import markdown_table, save_figure
-from unlearnbench.orchestration.progress import StageLog, format_seconds
+from unlearnbench.orchestration.progress import StageLog
 from unlearnbench.orchestration.records import RunRecord, load_record
 from unlearnbench.orchestration.runner import ORIGINAL, BenchmarkRunner, method_identity
 

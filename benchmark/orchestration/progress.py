@@ -5,12 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+from unlearnbench.foundation.cost import format_seconds
 
 
 class StageLog:

@@ -45,6 +45,7 @@ import torch
 from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.cache import cache_lock, config_hash, load_or_build, to_jsonable, write_json_atomic
 from unlearnbench.foundation.config import ConfigError, Profile, load_profile
+from unlearnbench.foundation.cost import format_seconds
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.foundation.pretraining import (
     data_fingerprint,
@@ -66,7 +67,7 @@ from unlearnbench.foundation.yardstick import Yardstick, load_yardstick
 from unlearnbench.methods.isolation import unlearn_isolated
 from unlearnbench.metrics import PROTOCOL_VERSION
 from unlearnbench.orchestration.leaderboard import EXCESS_OF, write_leaderboard
-from unlearnbench.orchestration.progress import StageLog, format_seconds
+from unlearnbench.orchestration.progress import StageLog
 from unlearnbench.orchestration.records import RunRecord, load_record, select_records
 from unlearnbench.orchestration.reference import ORIGINAL, ORIGINAL_DIR, REFERENCE_ROOT
 from unlearnbench.orchestration.report_page import write_report_page

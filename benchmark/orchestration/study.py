@@ -16,7 +16,9 @@ with options (a profile variant, ``{method: safemax, lam: 0}``). For every size 
    one record per run, written atomically. An interrupted study resumes from those records: rerun the command.
 
 After each size ``summary.csv`` (one row per record) and ``summary.md`` (means over forget classes per size and
-arm) are rewritten from every record of the plan, so a partial study can be read while it runs. A spec may name its
+arm) are rewritten from every record of the study, so a partial study can be read while it runs: the sizes being run
+by their current keys, the others as ``--summary-only`` reads them (below), so running one point never drops the
+rows of points made under earlier keys. A spec may name its
 own *report* (``report: capacity`` is the module ``unlearnbench.studies.capacity`` beside ``capacity.yaml``; a
 dotted name is any importable module): its ``write_report(study, table)`` writes the study's own files (its
 decision rule, its figures) under the output folder and returns Markdown appended to ``summary.md``. This runner
@@ -30,6 +32,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -208,6 +211,7 @@ def run_study(study: StudySpec, sizes: list[str] | None = None, summary_only: bo
     out = Path(study.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "study.json", study)
+    table = pd.DataFrame()
     for size in ([] if summary_only else chosen):
         window = None
         if study.signal_arm is not None:
@@ -220,21 +224,29 @@ def run_study(study: StudySpec, sizes: list[str] | None = None, summary_only: bo
             BenchmarkRunner(profile, yardstick_command=command).run()
         except YardstickMissingError as err:
             raise YardstickMissingError(f"point {size.label}: {err}") from None
-        table = collect(study)
-        write_summary(study, table)  # after every size: a partial study can be read while it runs
+        # after every size, so that a partial study can be read while it runs; the points not run by this command
+        # are read as a redraw reads them (their records may predate a version or protocol change)
+        try:
+            table = collect(study, exact_sizes=[s.label for s in chosen])
+        except ConfigError as err:  # another point's records mix plan versions; this point's records are written
+            print(f"[study] {size.label}: done; the summary is not redrawn: {err}")
+            continue
+        write_summary(study, table)
     if summary_only or not chosen:
-        table = collect(study, any_key=summary_only)
+        table = collect(study, exact_sizes=[] if summary_only else None)
         write_summary(study, table)
     return table
 
 
-def collect(study: StudySpec, any_key: bool = False) -> pd.DataFrame:
-    """One row per finished record of the current plan of every size (other keys are never mixed in).
+def collect(study: StudySpec, exact_sizes: Collection[str] | None = None) -> pd.DataFrame:
+    """One row per finished record of every size.
 
-    ``any_key``: also accept records of the same plan made under other keys (a redraw after a version, protocol or
-    environment change): a record then matches by arm, forget class and seed, and a size whose finished records
-    come from more than one protocol key, or hold one run twice, is refused, so one summary never mixes plan
-    versions within a size. Each row keeps its record's code fingerprint (``code``) as provenance.
+    The sizes in ``exact_sizes`` (None: every size) keep only records of their current plan, by run key (other
+    keys are never mixed in). Every other size also accepts records of the same plan made under other keys (a
+    redraw after a version, protocol or environment change, or a point finished before one): a record then matches
+    by arm, forget class and seed, and a size whose finished records come from more than one protocol key, or hold
+    one run twice, is refused, so one summary never mixes plan versions within a size. Each row keeps its record's
+    code fingerprint (``code``) as provenance.
     """
     from unlearnbench.orchestration.records import load_record
     from unlearnbench.orchestration.runner import BenchmarkRunner
@@ -254,7 +266,7 @@ def collect(study: StudySpec, any_key: bool = False) -> pd.DataFrame:
         runner = BenchmarkRunner(profile)
         _, specs = runner.validate()
         records, _ = runner.load_records(specs)
-        if any_key and len(records) < len(specs):
+        if exact_sizes is not None and size.label not in exact_sizes and len(records) < len(specs):
             wanted = {(s.label, s.forget_class, s.seed) for s in specs}
             records = [r for r in map(load_record, sorted(runner.runs_dir.glob("*.json")))
                        if (r.get("method"), r.get("forget_class"), r.get("seed")) in wanted
