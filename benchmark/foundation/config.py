@@ -31,6 +31,9 @@ class UNetConfig:
     norm_num_groups: int = 8
 
 
+NOT_RECIPE = ("checkpoint_every_n_steps", "committed")  # PretrainConfig fields that do not change the trained model
+
+
 @dataclass
 class PretrainConfig:
     """Recipe of the original model, reused unchanged by Retrain (METHODS.md, "Shared model recipe").
@@ -67,8 +70,7 @@ class PretrainConfig:
     def recipe(self) -> dict[str, Any]:
         """The fields that define the trained model (all but ``checkpoint_every_n_steps`` and ``committed``): what
         keys hash."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in ("checkpoint_every_n_steps", "committed")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_RECIPE}
 
 
 @dataclass

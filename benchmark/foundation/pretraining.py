@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, WeightAveragi
 
 from unlearnbench.datasets import UnlearningDataModule
 from unlearnbench.foundation.cache import artefact_dir, atomic_directory, config_hash, load_or_build, to_jsonable
-from unlearnbench.foundation.config import ConfigError, PretrainConfig, Profile
+from unlearnbench.foundation.config import NOT_RECIPE, ConfigError, PretrainConfig, Profile
 from unlearnbench.foundation.diffusion import ConditionalDiffusion
 from unlearnbench.foundation.provenance import (
     PACKAGE_ROOT,
@@ -304,8 +304,7 @@ def committed_original(profile: Profile) -> Path | None:
         raise ConfigError(f"pretrain.committed={name}: no committed original {directory} (committed: "
                           f"{', '.join(there) or 'none'}); name one of them, or set pretrain.committed=null to train")
     meta = json.loads((directory / "metadata.json").read_text())
-    meta["pretrain"] = {k: v for k, v in meta.get("pretrain", {}).items()
-                        if k not in ("checkpoint_every_n_steps", "committed")}  # not the recipe (PretrainConfig)
+    meta["pretrain"] = {k: v for k, v in meta.get("pretrain", {}).items() if k not in NOT_RECIPE}
     wanted = committed_recipe(profile)
     return directory if all(meta.get(k) == v for k, v in wanted.items()) else None
 
