@@ -222,8 +222,8 @@ def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_r
     from unlearnbench.studies import safemax_scale
 
     spec = load_study("safemax-scale")
-    assert safemax_scale.grid_lrs(spec) == {"safemax_lr3e-7": 3e-7, "safemax_lr1e-6": 1e-6, "safemax_lr3e-6": 3e-6,
-                                            "safemax": 1e-5, "safemax_lr3e-5": 3e-5}
+    assert safemax_scale.grid_lrs(spec) == {"safemax_lr1e-7": 1e-7, "safemax_lr3e-7": 3e-7, "safemax_lr1e-6": 1e-6,
+                                            "safemax_lr3e-6": 3e-6, "safemax": 1e-5, "safemax_lr3e-5": 3e-5}
 
     def point(size, cells, retrain=True):
         rows = [("original", 1.0, 0.97, float("nan"), False), ("salun", 0.0, 0.95, 0.0, False), *cells]
@@ -247,6 +247,14 @@ def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_r
     assert points.loc["mnist16-0.27M-32k", "answer"] == "yes, without a Retrain reference"
     assert points.loc["mnist16-1.06M-2k", "best_arm"] == "none forgets"
     assert safemax_scale.window_text(points.loc["mnist16-1.06M-2k"]).startswith("no forgetting in G")
+    assert safemax_scale.window_text(points.loc["mnist16-0.27M-2k"]) == "no window (forgets at 1e-05, lost at 1e-05)"
+    # lost at G's smallest lr: extend once downwards; lost there too: no window, and no second extension asked for
+    lost_at_start = points.loc["mnist16-0.27M-2k"].copy()
+    lost_at_start["retention_lost"] = 3e-7
+    assert safemax_scale.window_text(lost_at_start) == "retention lost at G's smallest lr: extend downwards"
+    lost_at_start["retention_lost"], lost_at_start["grid"] = 1e-7, (1e-7, 3e-5)
+    assert safemax_scale.window_text(lost_at_start) == ("no window (forgets at 1e-05; retention lost already at 1e-07, "
+                                                        "G extended once downwards)")
     verdicts = safemax_scale.verdicts(points.reset_index())
     assert verdicts == {"H5": "confirmed", "H1′": "not run yet (mnist16-4.24M-2k)", "H6": "not run yet"}
     # R of 32k 4 pp above 8k's: not a rise, so H5 is not settled; R below 30 % everywhere refutes it

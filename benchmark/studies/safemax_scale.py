@@ -31,6 +31,8 @@ EXCESS = 0.10  # "no excess relearning": mean largest lead over Retrain's curve 
 H5_POINTS = ("mnist16-0.27M-2k", "mnist16-0.27M-8k", "mnist16-0.27M-32k")
 H1_POINTS = ("mnist16-0.27M-2k", "mnist16-1.06M-2k", "mnist16-4.24M-2k")
 H6_POINTS = ("fashion16-0.27M-2k", "mnist28-0.27M-2k", "fashion28-0.27M-2k")
+G_ENDS = (3e-7, 3e-5)  # the pre-registered grid's smallest and largest lr; an arm beyond them is the rules' one
+# half-decade extension (1e-7 or 1e-4), added to the point whose G did not bracket the transition
 
 
 def grid_lrs(study: StudySpec) -> dict[str, float]:
@@ -79,11 +81,16 @@ def point_table(study: StudySpec, table: pd.DataFrame) -> pd.DataFrame:
 def window_text(row: pd.Series) -> str:
     """Whether a point has a window (forgetting starts at a smaller lr than retention is lost), or what G misses."""
     start, lost = row["forgetting_starts"], row["retention_lost"]
+    smallest, largest = row["grid"] if row["grid"] is not None else (float("nan"), float("nan"))
     if math.isnan(start):
+        if largest > G_ENDS[1]:
+            return f"no forgetting in G extended once upwards (to {largest:g})"
         return "no forgetting in G: extend upwards"
     if math.isnan(lost):
         return f"window from {start:g} (retention never lost in G)"
-    if row["grid"] is not None and lost <= row["grid"][0]:
+    if lost <= smallest:
+        if smallest < G_ENDS[0]:
+            return f"no window (forgets at {start:g}; retention lost already at {lost:g}, G extended once downwards)"
         return "retention lost at G's smallest lr: extend downwards"
     return f"window [{start:g}, {lost:g})" if start < lost else f"no window (forgets at {start:g}, lost at {lost:g})"
 
