@@ -255,6 +255,9 @@ def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_r
     lost_at_start["retention_lost"], lost_at_start["grid"] = 1e-7, (1e-7, 3e-5)
     assert safemax_scale.window_text(lost_at_start) == ("no window (forgets at 1e-05; retention lost already at 1e-07, "
                                                         "G extended once downwards)")
+    no_forgetting = points.loc["mnist16-1.06M-2k"].copy()
+    no_forgetting["grid"] = (3e-7, 1e-4)
+    assert safemax_scale.window_text(no_forgetting) == "no forgetting in G extended once upwards (to 0.0001)"
     verdicts = safemax_scale.verdicts(points.reset_index())
     assert verdicts == {"H5": "confirmed", "H1′": "not run yet (mnist16-4.24M-2k)", "H6": "not run yet"}
     # R of 32k 4 pp above 8k's: not a rise, so H5 is not settled; R below 30 % everywhere refutes it
