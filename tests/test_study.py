@@ -255,6 +255,12 @@ def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_r
     lost_at_start["retention_lost"], lost_at_start["grid"] = 1e-7, (1e-7, 3e-5)
     assert safemax_scale.window_text(lost_at_start) == ("no window (forgets at 1e-05; retention lost already at 1e-07, "
                                                         "G extended once downwards)")
+    # an extension that brackets the transition is still named
+    lost_at_start["retention_lost"] = 3e-7
+    assert safemax_scale.window_text(lost_at_start) == ("no window (forgets at 1e-05, lost at 3e-07, "
+                                                        "G extended once downwards to 1e-07)")
+    lost_at_start["forgetting_starts"], lost_at_start["retention_lost"] = 1e-7, 1e-6
+    assert safemax_scale.window_text(lost_at_start) == "window [1e-07, 1e-06); G extended once downwards to 1e-07"
     no_forgetting = points.loc["mnist16-1.06M-2k"].copy()
     no_forgetting["grid"] = (3e-7, 1e-4)
     assert safemax_scale.window_text(no_forgetting) == "no forgetting in G extended once upwards (to 0.0001)"

@@ -86,13 +86,17 @@ def window_text(row: pd.Series) -> str:
         if largest > G_ENDS[1]:
             return f"no forgetting in G extended once upwards (to {largest:g})"
         return "no forgetting in G: extend upwards"
-    if math.isnan(lost):
-        return f"window from {start:g} (retention never lost in G)"
     if lost <= smallest:
         if smallest < G_ENDS[0]:
             return f"no window (forgets at {start:g}; retention lost already at {lost:g}, G extended once downwards)"
         return "retention lost at G's smallest lr: extend downwards"
-    return f"window [{start:g}, {lost:g})" if start < lost else f"no window (forgets at {start:g}, lost at {lost:g})"
+    extended = (f", G extended once downwards to {smallest:g}" if smallest < G_ENDS[0] else
+                f", G extended once upwards to {largest:g}" if largest > G_ENDS[1] else "")
+    if math.isnan(lost):
+        return f"window from {start:g} (retention never lost in G{extended})"
+    if start < lost:
+        return f"window [{start:g}, {lost:g}){extended.replace(',', ';', 1)}"
+    return f"no window (forgets at {start:g}, lost at {lost:g}{extended})"
 
 
 def _r(points: pd.DataFrame, label: str) -> float:
