@@ -229,7 +229,8 @@ def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_r
         rows = [("original", 1.0, 0.97, float("nan"), False), ("salun", 0.0, 0.95, 0.0, False), *cells]
         rows += [("retrain", 0.0, 0.96, 0.0, False)] if retrain else []
         return [{"size": size, "parameters": 1000, "arm": a, "forget_class": c, "recognised_rate": rec,
-                 "retain_accuracy": ret, "relearn_excess": exc, "collapsed": col}
+                 "retain_accuracy": ret, "relearn_excess": exc, "collapsed": col, "relearn_max": 0.5,
+                 "inversion_recognised": 0.25}
                 for a, rec, ret, exc, col in rows for c in (0, 1, 2)]
 
     table = pd.DataFrame(
@@ -264,6 +265,24 @@ def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_r
     no_forgetting = points.loc["mnist16-1.06M-2k"].copy()
     no_forgetting["grid"] = (3e-7, 1e-4)
     assert safemax_scale.window_text(no_forgetting) == "no forgetting in G extended once upwards (to 0.0001)"
+    never_lost = points.loc["mnist16-0.27M-8k"].copy()
+    never_lost["retention_lost"] = float("nan")
+    assert safemax_scale.window_text(never_lost) == "window from 1e-06 (retention never lost in G)"
+    never_lost["grid"] = (1e-7, 3e-5)
+    assert safemax_scale.window_text(never_lost) == ("window from 1e-06 (retention never lost in G; G extended once "
+                                                     "downwards to 1e-07)")
+    # every arm per point, as the README's tables: the attack columns over the runs that did not collapse
+    tables = safemax_scale.arm_tables(spec, table)
+    assert tables.startswith("### mnist16-0.27M-2k") and tables.count("### ") == 4
+    assert tables.index("| original ") < tables.index("| Retrain ") < tables.index("| G, lr 3e-7 ") < tables.index(
+        "| G, lr 1e-5 (the default) ") < tables.index("| SalUn ")
+    assert "| G, lr 1e-5 (the default) | 0 % | 12.0 % | (collapsed) |  |  | 3/3 |" in tables
+    assert "| Retrain | 0 % | 96.0 % | 50.0 % | (reference) | 25.0 % | 0/3 |" in tables
+    assert "| G, lr 1e-6 | 4.0 % | 90.0 % | 50.0 % | +5.0 pp | 25.0 % | 0/3 |" in tables
+    assert "| G, lr 1e-6 | 2.0 % | 96.0 % | 50.0 % | (no Retrain) | 25.0 % | 0/3 |" in tables  # the 32k point
+    assert safemax_scale.arm_label(spec, "safemax_lr1e-7", safemax_scale.grid_lrs(spec)) == "G, lr 1e-7 (extension)"
+    assert safemax_scale.percent_cell(-0.031, " pp", signed=True) == "−3.1 pp"
+    assert safemax_scale.percent_cell(1.0) == "100 %" and safemax_scale.percent_cell(0.0004) == "0 %"
     verdicts = safemax_scale.verdicts(points.reset_index())
     assert verdicts == {"H5": "confirmed", "H1′": "not run yet (mnist16-4.24M-2k)", "H6": "not run yet"}
     # R of 32k 4 pp above 8k's: not a rise, so H5 is not settled; R below 30 % everywhere refutes it
@@ -273,3 +292,4 @@ def test_the_safemax_scale_rules_read_r_the_transition_and_the_question_as_pre_r
     assert safemax_scale.verdicts(safemax_scale.point_table(spec, table))["H5"] == "refuted"
     text = safemax_scale.write_report(dataclasses.replace(spec, output_dir=str(tmp_path)), table)
     assert "Verdicts: **H5** refuted" in text and (tmp_path / "safemax-scale.png").is_file()
+    assert "## Every arm per point" in text

@@ -136,7 +136,17 @@ def test_an_original_committed_by_the_command_is_loaded_instead_of_trained(sessi
     assert load_original(profile)[1]["weights"] == recorded["weights"]  # loaded, the trained weights
     assert not list(directory.rglob("*.lock"))
     assert main(["original", "--profile", "smoke", "--commit", "tiny", "--set", *sets]) == 0  # the same: kept
+    # named without --commit: reported (what runs load), nothing trained
+    capsys.readouterr()
+    assert main(["original", "--profile", "smoke", "--set", *sets, "pretrain.committed=tiny"]) == 0
+    assert f"original {recorded['weights']} is committed in {directory}" in capsys.readouterr().out
     (directory / "metadata.json").write_text(json.dumps({**recorded, "weights": "other"}))
     assert main(["original", "--profile", "smoke", "--commit", "tiny", "--set", *sets]) == 2
     assert "holds another original" in capsys.readouterr().err
     assert main(["original", "--profile", "smoke", "--commit", "../up", "--set", *sets]) == 2
+    # named with another recipe (another seed): trained from the recipe, and said so
+    monkeypatch.setattr(pretraining, "train_or_load_diffusion", lambda profile: (None, {"weights": "w", "steps": 1,
+                                                                                        "train_seconds": 0}, tmp_path))
+    capsys.readouterr()
+    assert main(["original", "--profile", "smoke", "--set", *sets, "pretrain.committed=tiny", "seed=1"]) == 0
+    assert "records another recipe than this profile's: the original is trained" in capsys.readouterr().out

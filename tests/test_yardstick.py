@@ -27,6 +27,7 @@ from unlearnbench.foundation.yardstick import (
     stress_card,
     train_yardstick,
 )
+from unlearnbench.orchestration.cli import main
 
 SIGMA = 0.5  # the stated noise level of the known-answer test (images in [-1, 1])
 
@@ -171,8 +172,11 @@ def test_the_yardstick_command_is_deterministic(tmp_path):
                  "classifier.min_readable=0", "classifier.min_unreadable=0"]
     profile = load_profile("smoke", overrides)
     first = train_yardstick(profile, tmp_path / "a")
-    second = train_yardstick(profile, tmp_path / "b")
-    assert first.fingerprint == second.fingerprint
+    # the second through the command line, whose card records the --set overrides that made it
+    assert main(["yardstick", "--profile", "smoke", "--output", str(tmp_path / "b"), "--set", *overrides]) == 0
+    second = json.loads((tmp_path / "b" / "card.json").read_text())
+    assert first.fingerprint == second["fingerprint"]
+    assert second["command"] == "unlearnbench yardstick --profile smoke --set " + " ".join(overrides)
     card = json.loads((tmp_path / "a" / "card.json").read_text())
     assert card["command"] == "unlearnbench yardstick --profile smoke" and card["recipe"]["reader_epochs"] == 1
     with pytest.raises(Exception, match="--force"):

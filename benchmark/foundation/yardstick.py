@@ -280,10 +280,13 @@ def load_yardstick(profile: Profile, check: bool = True, command: str | None = N
     return Yardstick(classifier.eval(), reader.eval(), card, card["fingerprint"], directory)
 
 
-def train_yardstick(profile: Profile, directory: str | Path | None = None, overwrite: bool = False) -> Yardstick:
+def train_yardstick(profile: Profile, directory: str | Path | None = None, overwrite: bool = False,
+                    command: str | None = None) -> Yardstick:
     """``unlearnbench yardstick``: train both networks with the profile's recipe, measure, check the floors and
     write the folder atomically (default: the committed folder of the profile's data). Deterministic for a fixed
-    ``profile.seed`` on a given machine. An existing folder is only replaced with ``overwrite``."""
+    ``profile.seed`` on a given machine. An existing folder is only replaced with ``overwrite``. ``command`` is the
+    command line recorded in the card (default: ``unlearnbench yardstick --profile <name>``; a profile built with
+    ``--set`` overrides passes them, so that the card says how to remake it)."""
     cfg, runtime = profile.classifier, profile.runtime
     directory = Path(directory).expanduser() if directory else default_directory(profile.data)
     if directory.exists() and not overwrite:
@@ -313,7 +316,7 @@ def train_yardstick(profile: Profile, directory: str | Path | None = None, overw
         card = {
             "fingerprint": fingerprint,
             "files": files,
-            "command": f"unlearnbench yardstick --profile {profile.name}",
+            "command": command or f"unlearnbench yardstick --profile {profile.name}",
             "data": to_jsonable(profile.data),
             "num_classes": data.num_classes,
             "class_names": list(data.class_names),

@@ -256,8 +256,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from unlearnbench.foundation.yardstick import train_yardstick
 
         profile = load_profile(args.profile, list(args.set or []))
+        command = _command_line("yardstick", args)
         with serial_stage(profile.runtime):  # trained alone: runtime.workers does not apply
-            yardstick = train_yardstick(profile, args.output, overwrite=args.force)
+            yardstick = train_yardstick(profile, args.output, overwrite=args.force, command=command)
         m = yardstick.card["metrics"]
         print(f"yardstick {yardstick.fingerprint} written to {yardstick.directory}: classifier "
               f"{m['classifier_accuracy']:.2%}, reader {m['reader_accuracy']:.2%} clean / "
@@ -326,13 +327,24 @@ def _report(runner) -> int:
 
 
 def _original(args: argparse.Namespace) -> int:
-    """``unlearnbench original``: the profile's original, trained alone (all threads), optionally committed."""
+    """``unlearnbench original``: the profile's original, trained alone (all threads), optionally committed. Without
+    ``--commit``, a committed original the profile names (``pretrain.committed``, its recipe the profile's) is what
+    every run loads, so it is reported and nothing is trained."""
     from unlearnbench.foundation.config import load_profile
-    from unlearnbench.foundation.pretraining import commit_original, train_or_load_diffusion
+    from unlearnbench.foundation.pretraining import commit_original, committed_original, train_or_load_diffusion
     from unlearnbench.foundation.trainer import serial_stage
 
     cache = [f"runtime.cache_dir={args.cache_dir}"] if args.cache_dir else []
     profile = load_profile(args.profile, [*cache, *(args.set or [])])
+    named = profile.pretrain.committed
+    committed = committed_original(profile) if named and not args.commit else None
+    if committed is not None:
+        weights = json.loads((committed / "metadata.json").read_text())["weights"]
+        print(f"original {weights} is committed in {committed} (pretrain.committed={named}): runs load it, "
+              "nothing to train")
+        return 0
+    if named and not args.commit:
+        print(f"pretrain.committed={named} records another recipe than this profile's: the original is trained")
     with serial_stage(profile.runtime):  # trained alone: runtime.workers does not apply
         if args.commit:
             directory, meta = commit_original(profile, args.commit)
@@ -345,13 +357,18 @@ def _original(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_line(subcommand: str, args: argparse.Namespace) -> str:
+    """The command that remakes what ``args`` made: ``unlearnbench <subcommand> --profile <p> [--set …]`` (recorded
+    in what it writes, e.g. a yardstick's card)."""
+    return " ".join([f"unlearnbench {subcommand} --profile", args.profile, *(["--set", *args.set] if args.set else [])])
+
+
 def _class_signal(args: argparse.Namespace) -> int:
     from unlearnbench.foundation.config import load_profile
     from unlearnbench.metrics.class_signal import measure_original
 
     profile = load_profile(args.profile, list(args.set or []))
-    extra = ["--set", *args.set] if args.set else []
-    command = " ".join(["unlearnbench class-signal --profile", args.profile, *extra])
+    command = _command_line("class-signal", args)
     out = args.output or f"{profile.runtime.output_dir}/{profile.name}-class-signal"
     frame = measure_original(profile, args.images_per_class, out, args.pretrained, command)
     print(frame.groupby("t")[["d_null", "d_swap"]].mean().to_string(float_format=lambda v: f"{v:.4f}"))

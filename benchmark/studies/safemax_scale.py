@@ -90,13 +90,13 @@ def window_text(row: pd.Series) -> str:
         if smallest < G_ENDS[0]:
             return f"no window (forgets at {start:g}; retention lost already at {lost:g}, G extended once downwards)"
         return "retention lost at G's smallest lr: extend downwards"
-    extended = (f", G extended once downwards to {smallest:g}" if smallest < G_ENDS[0] else
-                f", G extended once upwards to {largest:g}" if largest > G_ENDS[1] else "")
+    extension = (f"G extended once downwards to {smallest:g}" if smallest < G_ENDS[0] else
+                 f"G extended once upwards to {largest:g}" if largest > G_ENDS[1] else "")
     if math.isnan(lost):
-        return f"window from {start:g} (retention never lost in G{extended})"
+        return f"window from {start:g} (retention never lost in G" + (f"; {extension})" if extension else ")")
     if start < lost:
-        return f"window [{start:g}, {lost:g}){extended.replace(',', ';', 1)}"
-    return f"no window (forgets at {start:g}, lost at {lost:g}{extended})"
+        return f"window [{start:g}, {lost:g})" + (f"; {extension}" if extension else "")
+    return f"no window (forgets at {start:g}, lost at {lost:g}" + (f", {extension})" if extension else ")")
 
 
 def _r(points: pd.DataFrame, label: str) -> float:
@@ -134,9 +134,65 @@ def pct(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.1%}"
 
 
+CONTEXT_ARMS = {"original": "original", "retrain": "Retrain", "safemax_emb_lr3e-2": "embedding row, lr 3e-2",
+                "safemax_beta10": "β = 10", "salun": "SalUn"}  # the README's names of the arms outside G
+
+
+def lr_text(lr: float) -> str:
+    """A learning rate as the README writes it: ``1e-5``, ``3e-7``."""
+    mantissa, exponent = f"{lr:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def arm_label(study: StudySpec, arm: str, lrs: dict[str, float]) -> str:
+    """The README's name of an arm: "G, lr 3e-7", "G, lr 1e-5 (the default)", "G, lr 1e-7 (extension)", "SalUn"."""
+    if arm not in lrs:
+        return CONTEXT_ARMS.get(arm, arm)
+    lr = lrs[arm]
+    note = (" (the default)" if "lr" not in study.arms[arm] else
+            " (extension)" if not G_ENDS[0] <= lr <= G_ENDS[1] else "")
+    return f"G, lr {lr_text(lr)}{note}"
+
+
+def percent_cell(share: float, unit: str = " %", signed: bool = False) -> str:
+    """A share as the README's tables write it: "0 %", "98.7 %", "100 %"; signed: "+2.0 pp", "−3.1 pp"."""
+    value = round(100 * share, 1)
+    text = "0" if value == 0 else "100" if value == 100 else f"{abs(value) if signed else value:.1f}"
+    sign = ("+" if value > 0 else "−") if signed and value != 0 else ""
+    return sign + text + unit
+
+
+def arm_tables(study: StudySpec, table: pd.DataFrame) -> str:
+    """Per point, the README's table of every arm, means over its forget classes: recognised and retained accuracy
+    over all runs; the attacks (the largest relearned share, the largest lead over Retrain's relearning curve,
+    inversion) over the runs that did not collapse, as the leaderboard reads them; how many runs collapsed."""
+    lrs = grid_lrs(study)
+    headers = ["arm", "recognised", "retained acc", "relearned max", "lead over Retrain's relearning", "inversion",
+               "collapsed"]
+    parts = []
+    for size, frame in table.groupby("size", sort=False):
+        collapsed = frame["collapsed"].fillna(False).astype(bool)
+        rows = []
+        for arm in [a for a in ("original", *study.arms) if a in set(frame["arm"])]:
+            runs = frame[frame["arm"] == arm]
+            kept = runs[~collapsed[runs.index]]
+            cells = [percent_cell(runs["recognised_rate"].mean()), percent_cell(runs["retain_accuracy"].mean())]
+            if kept.empty:
+                cells += ["(collapsed)", "", ""]
+            else:
+                excess = kept["relearn_excess"].mean()
+                lead = ("(reference)" if arm == "retrain" else "(no Retrain)" if math.isnan(excess)
+                        else percent_cell(excess, " pp", signed=True))
+                cells += [percent_cell(kept["relearn_max"].mean()), lead,
+                          percent_cell(kept["inversion_recognised"].mean())]
+            rows.append([arm_label(study, arm, lrs), *cells, f"{int(collapsed[runs.index].sum())}/{len(runs)}"])
+        parts += [f"### {size}", "", markdown_table(headers, rows), ""]
+    return "\n".join(parts).rstrip("\n")
+
+
 def write_report(study: StudySpec, table: pd.DataFrame) -> str:
-    """``safemax-scale.png`` under the study's output folder and the pre-registered rules' section of
-    ``summary.md``."""
+    """``safemax-scale.png`` under the study's output folder, and ``summary.md``'s sections of the pre-registered
+    rules and of every arm per point (:func:`arm_tables`)."""
     points = point_table(study, table)
     plot_points(points, Path(study.output_dir) / "safemax-scale.png")
     rows = [[p["point"], f"{p['parameters'] / 1e6:.2f}M", p["best_arm"], pct(p["R"]), window_text(p),
@@ -147,7 +203,9 @@ def write_report(study: StudySpec, table: pd.DataFrame) -> str:
                "SalUn retained", "original retained", "≥ 80 % kept, ≤ 5 % recognised, no excess relearning?"]
     lines = [f"## Pre-registered rules (README): R per point, transition, the question ({RECOGNISED_TARGET:.0%} "
              "recognised, 80 % retained, 10 pp relearning excess)", "", markdown_table(headers, rows), "",
-             "Verdicts: " + "; ".join(f"**{h}** {v}" for h, v in verdicts(points).items()) + "."]
+             "Verdicts: " + "; ".join(f"**{h}** {v}" for h, v in verdicts(points).items()) + ".", "",
+             "## Every arm per point (the README's tables): means over forget classes; the attack columns over the "
+             "runs that did not collapse", "", arm_tables(study, table)]
     return "\n".join(lines)
 
 
