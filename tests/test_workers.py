@@ -144,6 +144,17 @@ def test_an_original_committed_by_the_command_is_loaded_instead_of_trained(sessi
     assert main(["original", "--profile", "smoke", "--commit", "tiny", "--set", *sets]) == 2
     assert "holds another original" in capsys.readouterr().err
     assert main(["original", "--profile", "smoke", "--commit", "../up", "--set", *sets]) == 2
+    # a folder of that name that is not a committed original (a README only): refused before any training, untouched
+    (tmp_path / "originals" / "notes").mkdir()
+    (tmp_path / "originals" / "notes" / "README.md").write_text("notes")
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the folder was checked")
+
+    monkeypatch.setattr(pretraining, "train_or_load_diffusion", no_training)
+    capsys.readouterr()
+    assert main(["original", "--profile", "smoke", "--commit", "notes", "--set", *sets]) == 2
+    assert "holds no committed original (no metadata.json)" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "originals" / "notes").iterdir()] == ["README.md"]
     # named with another recipe (another seed): trained from the recipe, and said so
     monkeypatch.setattr(pretraining, "train_or_load_diffusion", lambda profile: (None, {"weights": "w", "steps": 1,
                                                                                         "train_seconds": 0}, tmp_path))

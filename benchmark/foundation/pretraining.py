@@ -314,11 +314,15 @@ def commit_original(profile: Profile, name: str, logger=False) -> tuple[Path, di
     ``ORIGINALS_ROOT/<name>``, from where ``pretrain.committed=<name>`` loads it instead of training it: a fresh
     clone, or a later session of a study whose cache did not survive, starts from the same weights. Returns the
     folder and the training's metadata. A folder of that name holding the same weights is kept; one holding other
-    weights is refused (ConfigError: choose another name)."""
+    weights is refused (ConfigError: choose another name), and so is an existing folder that is not a committed
+    original (no ``metadata.json``), before any training: its files would enter the original's content hash."""
     if not name or Path(name).name != name:
         raise ConfigError(f"--commit {name!r}: give a plain folder name (it is created in {ORIGINALS_ROOT})")
-    _, meta, directory = train_or_load_diffusion(profile, logger=logger)
     target = ORIGINALS_ROOT / name
+    if target.exists() and not (target / "metadata.json").is_file():
+        raise ConfigError(f"--commit {name}: {target} exists but holds no committed original (no metadata.json); "
+                          f"move its files out of the way, or choose another name")
+    _, meta, directory = train_or_load_diffusion(profile, logger=logger)
     if (target / "metadata.json").is_file():
         there = json.loads((target / "metadata.json").read_text()).get("weights")
         if there != meta["weights"]:
