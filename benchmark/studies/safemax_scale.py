@@ -221,11 +221,11 @@ def plot_points(points: pd.DataFrame, path: Path) -> None:
     for i, r in enumerate(points["R"]):
         if math.isnan(r):
             ax.text(i, 0.02, "none\nforgets", ha="center", fontsize=7)
-    ax.axhline(KEEPS, color="grey", lw=0.8, ls=":")
+    ax.axhline(KEEPS, color="grey", lw=0.8, ls=":", label=f"{KEEPS:.0%} retained (the question's bar)")
     ax.set_xticks(list(x), points["point"], rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("retained accuracy (mean over forget classes)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)  # above: no data hidden
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     save_figure(fig, path)
