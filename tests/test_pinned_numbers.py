@@ -18,6 +18,7 @@ CPU kernels torch dispatches to and the CPU's vendor, whose MKL and oneDNN paths
 platform the tests skip and say so. Measured 2026-12-01: the same code moved every digest on an AMD EPYC (AVX2)
 against the Intel Xeon ones. Those were pinned before platforms were recorded; their label ("AVX512",
 "GenuineIntel") was assigned then from the records' CPU name, and if it is wrong there the tests skip, never fail.
+Pinned 2026-12-02 on an AMD EPYC whose torch dispatches AVX-512 kernels (a Zen 5), with code ``07ec00c41166ccc0``.
 """
 
 from __future__ import annotations
